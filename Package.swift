@@ -1,0 +1,60 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Hot numeric code: without -target-cpu the SIMD `addingProduct` and Float16
+// conversions become library calls (30–50× slower, see shared notes).
+let fast: [SwiftSetting] = [
+    .unsafeFlags(["-target-cpu", "haswell"]),
+    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+]
+let cpu: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+
+let package = Package(
+    name: "TuneLab",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "tunelab", targets: ["tunelab"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries through system-library targets (Debian -dev packages).
+        .systemLibrary(name: "COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CSQLite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CEditLine", providers: [.apt(["libedit-dev"])]),
+        .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
+
+        // Matrix products (OpenBLAS), SIMD vector ops, threading.
+        .target(name: "Kernels", dependencies: ["COpenBLAS"], swiftSettings: fast),
+        // GGUF / safetensors readers, dequantisation, HF config.
+        .target(name: "ModelFiles", dependencies: ["Kernels"], swiftSettings: fast),
+        // Byte-level BPE, pre-tokenizers, streaming decode.
+        .target(name: "Tokenization", dependencies: ["ModelFiles"], swiftSettings: cpu),
+        // Jinja-subset chat templates.
+        .target(name: "ChatTemplate", swiftSettings: cpu),
+        // Llama / Qwen2 forward pass, KV cache, sampling, generation.
+        .target(name: "Transformer", dependencies: ["Kernels", "ModelFiles", "Tokenization", "ChatTemplate"], swiftSettings: fast),
+        // PNG line charts with a built-in bitmap font.
+        .target(name: "Plot", dependencies: ["CPNG"], swiftSettings: cpu),
+        // SQLite experiment record.
+        .target(name: "Record", dependencies: ["CSQLite3"], swiftSettings: cpu),
+
+        .executableTarget(
+            name: "tunelab",
+            dependencies: [
+                "Transformer", "Plot", "Record",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/TuneLabCLI", swiftSettings: cpu),
+
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: cpu),
+        .testTarget(name: "ModelFilesTests", dependencies: ["ModelFiles"], swiftSettings: cpu),
+        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], swiftSettings: cpu),
+        .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate"], swiftSettings: cpu),
+        .testTarget(name: "TransformerTests", dependencies: ["Transformer"], swiftSettings: cpu),
+        .testTarget(name: "PlotTests", dependencies: ["Plot"], swiftSettings: cpu),
+        .testTarget(name: "RecordTests", dependencies: ["Record"], swiftSettings: cpu),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,1 @@
+// ChatTemplate module: see Package.swift for its concern.

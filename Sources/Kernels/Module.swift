@@ -1,0 +1,1 @@
+// Kernels module: see Package.swift for its concern.

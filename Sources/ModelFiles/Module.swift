@@ -1,0 +1,1 @@
+// ModelFiles module: see Package.swift for its concern.

@@ -1,0 +1,1 @@
+// Plot module: see Package.swift for its concern.

@@ -1,0 +1,1 @@
+// Record module: see Package.swift for its concern.

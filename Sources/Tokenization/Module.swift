@@ -1,0 +1,1 @@
+// Tokenization module: see Package.swift for its concern.

@@ -1,0 +1,1 @@
+// Transformer module: see Package.swift for its concern.
