@@ -43,7 +43,7 @@ let package = Package(
         .executableTarget(
             name: "tunelab",
             dependencies: [
-                "Transformer", "Plot", "Record",
+                "Kernels", "ModelFiles", "Tokenization", "ChatTemplate", "Transformer", "Plot", "Record",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/TuneLabCLI", swiftSettings: cpu),

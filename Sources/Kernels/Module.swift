@@ -1,1 +1,0 @@
-// Kernels module: see Package.swift for its concern.

@@ -1,0 +1,124 @@
+import Kernels
+import ModelFiles
+
+/// A frozen weight matrix W[rows×cols] (PyTorch layout: rows = outputs) in its stored type,
+/// with an optional bias. `forward` computes Y[m×rows] = X[m×cols] · Wᵀ (+ b).
+public final class Linear: @unchecked Sendable {
+    public let rows: Int
+    public let cols: Int
+    public let type: TensorType
+    public let data: UnsafeRawPointer
+    public let rowBytes: Int
+    public let bias: [Float]?
+    /// Keeps the mapping (or an owned copy) alive as long as the weights are used.
+    private let owner: AnyObject
+
+    init(rows: Int, cols: Int, type: TensorType, data: UnsafeRawPointer, owner: AnyObject, bias: [Float]?) {
+        self.rows = rows; self.cols = cols; self.type = type; self.data = data
+        self.rowBytes = type.rowBytes(cols); self.owner = owner; self.bias = bias
+    }
+
+    /// Batches up to this many rows go through the fused quantised dot; larger ones through sgemm.
+    static let gemvMaxRows = 4
+    /// Rows dequantised per sgemm call: bounds the scratch buffer (≤ 4 M floats = 16 MB).
+    var chunkRows: Int { max(1, min(rows, (4 << 20) / cols)) }
+
+    /// Dequantises rows [r0, r0+n) into `out` (n × cols).
+    public func dequantizeRows(_ r0: Int, _ n: Int, into out: UnsafeMutablePointer<Float>) {
+        if type == .f32 {
+            out.update(from: (data + r0 * rowBytes).assumingMemoryBound(to: Float.self), count: n * cols)
+            return
+        }
+        Parallel.forEachRange(n, minPerWorker: 16) { range in
+            for r in range {
+                dequantize(type, data + (r0 + r) * rowBytes, count: cols, into: out + r * cols)
+            }
+        }
+    }
+
+    public func forward(_ x: UnsafePointer<Float>, m: Int, _ y: UnsafeMutablePointer<Float>, scratch: Scratch) {
+        if m <= Linear.gemvMaxRows {
+            gemv(x, m: m, y, scratch: scratch)
+        } else if type == .f32 {
+            BLAS.gemm(transB: true, m: m, n: rows, k: cols, a: x, lda: cols,
+                      b: data.assumingMemoryBound(to: Float.self), ldb: cols, c: y, ldc: rows)
+        } else {
+            let chunk = chunkRows
+            let w = scratch.buffer(.weights, chunk * cols)
+            var r0 = 0
+            while r0 < rows {
+                let n = min(chunk, rows - r0)
+                dequantizeRows(r0, n, into: w)
+                BLAS.gemm(transB: true, m: m, n: n, k: cols, a: x, lda: cols, b: w, ldb: cols, c: y + r0, ldc: rows)
+                r0 += n
+            }
+        }
+        if let bias {
+            bias.withUnsafeBufferPointer { b in for i in 0..<m { Vec.add(b.baseAddress!, y + i * rows, rows) } }
+        }
+    }
+
+    private func gemv(_ x: UnsafePointer<Float>, m: Int, _ y: UnsafeMutablePointer<Float>, scratch: Scratch) {
+        let nb = max(1, cols / 32)
+        let sums = scratch.buffer(.blockSums, m * nb)
+        for i in 0..<m where cols % 32 == 0 {
+            for b in 0..<nb { sums[i * nb + b] = Vec.sum(x + i * cols + b * 32, 32) }
+        }
+        let type = self.type, data = self.data, rowBytes = self.rowBytes, cols = self.cols, rows = self.rows
+        Parallel.forEachRange(rows, minPerWorker: 64) { range in
+            let tmp = UnsafeMutablePointer<Float>.allocate(capacity: cols)
+            defer { tmp.deallocate() }
+            for r in range {
+                let row = data + r * rowBytes
+                for i in 0..<m {
+                    y[i * rows + r] = QuantDot.dotRow(type, row, x + i * cols, cols, sums + i * nb, tmp)
+                }
+            }
+        }
+    }
+
+    /// A copy of this matrix dequantised to fp32 (the "dequantise at load" strategy).
+    func materialized() -> Linear {
+        if type == .f32 { return self }
+        let buf = OwnedBuffer(bytes: rows * cols * 4)
+        dequantizeRows(0, rows, into: buf.pointer.assumingMemoryBound(to: Float.self))
+        return Linear(rows: rows, cols: cols, type: .f32, data: UnsafeRawPointer(buf.pointer), owner: buf, bias: bias)
+    }
+}
+
+/// Heap memory with an owner object, for weights copied out of a mapping (row-permuted or
+/// dequantised). 64-byte aligned for SIMD loads.
+final class OwnedBuffer: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer
+    let bytes: Int
+    init(bytes: Int) {
+        self.bytes = bytes
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
+    }
+    deinit { pointer.deallocate() }
+}
+
+/// Reusable per-model scratch buffers, grown on demand, so a forward pass allocates nothing
+/// in steady state.
+public final class Scratch: @unchecked Sendable {
+    enum Slot: Int, CaseIterable { case weights, blockSums, scores, x, h, q, k, v, att, gate, up, act, logits }
+    private var buffers: [UnsafeMutablePointer<Float>?] = Array(repeating: nil, count: Slot.allCases.count)
+    private var sizes: [Int] = Array(repeating: 0, count: Slot.allCases.count)
+
+    public init() {}
+
+    func buffer(_ slot: Slot, _ count: Int) -> UnsafeMutablePointer<Float> {
+        let i = slot.rawValue
+        if sizes[i] < count {
+            buffers[i]?.deallocate()
+            let n = max(count, sizes[i] * 3 / 2)
+            let p = UnsafeMutableRawPointer.allocate(byteCount: n * 4, alignment: 64).bindMemory(to: Float.self, capacity: n)
+            p.initialize(repeating: 0, count: n)
+            buffers[i] = p
+            sizes[i] = n
+        }
+        return buffers[i]!
+    }
+
+    deinit { for b in buffers { b?.deallocate() } }
+}

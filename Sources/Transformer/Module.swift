@@ -1,1 +1,0 @@
-// Transformer module: see Package.swift for its concern.

@@ -1,0 +1,159 @@
+import Foundation
+import Kernels
+import ModelFiles
+
+/// One decoder block's frozen weights.
+public struct LayerWeights: @unchecked Sendable {
+    public var attnNorm: [Float]
+    public var q: Linear, k: Linear, v: Linear, o: Linear
+    public var mlpNorm: [Float]
+    public var gate: Linear, up: Linear, down: Linear
+}
+
+/// All frozen weights of a Llama / Qwen2 causal LM, in Hugging Face layout (rotate-half RoPE).
+public final class ModelWeights: @unchecked Sendable {
+    public let config: ModelConfig
+    public let embedding: Linear          // [vocab × hidden]; rows are looked up by token id
+    public var layers: [LayerWeights]
+    public let finalNorm: [Float]
+    public let lmHead: Linear             // the embedding itself when tied
+    private let files: [AnyObject]
+
+    init(config: ModelConfig, embedding: Linear, layers: [LayerWeights], finalNorm: [Float], lmHead: Linear, files: [AnyObject]) {
+        self.config = config; self.embedding = embedding; self.layers = layers
+        self.finalNorm = finalNorm; self.lmHead = lmHead; self.files = files
+    }
+
+    /// Replaces every matrix by an fp32 copy ("dequantise at load"): more memory, no per-token
+    /// dequantisation. Kept for the benchmark that justifies the default.
+    public func materialize() -> ModelWeights {
+        let ls = layers.map { l in
+            LayerWeights(attnNorm: l.attnNorm, q: l.q.materialized(), k: l.k.materialized(), v: l.v.materialized(),
+                         o: l.o.materialized(), mlpNorm: l.mlpNorm, gate: l.gate.materialized(),
+                         up: l.up.materialized(), down: l.down.materialized())
+        }
+        let emb = embedding.materialized()
+        let head = lmHead === embedding ? emb : lmHead.materialized()
+        return ModelWeights(config: config, embedding: emb, layers: ls, finalNorm: finalNorm, lmHead: head, files: files)
+    }
+
+    /// Bytes of weight data the model reads (its quantised size).
+    public var weightBytes: Int {
+        var n = embedding.rows * embedding.rowBytes
+        if lmHead !== embedding { n += lmHead.rows * lmHead.rowBytes }
+        for l in layers {
+            for m in [l.q, l.k, l.v, l.o, l.gate, l.up, l.down] { n += m.rows * m.rowBytes }
+        }
+        return n
+    }
+
+    // MARK: loading
+
+    /// Where tensors come from: a GGUF file or a set of safetensors files, under HF or GGUF names.
+    struct Source {
+        let lookup: (String) throws -> TensorInfo?
+        let owner: AnyObject
+        let path: String
+    }
+
+    static func load(config: ModelConfig, source: Source, ggufNames: Bool) throws -> ModelWeights {
+        func name(_ hf: String, _ gg: String) -> String { ggufNames ? gg : hf }
+        func tensor(_ n: String) throws -> TensorInfo {
+            guard let t = try source.lookup(n) else {
+                throw ModelLoadError("\(source.path): missing tensor '\(n)'")
+            }
+            return t
+        }
+        func vector(_ n: String, _ count: Int) throws -> [Float] {
+            let t = try tensor(n)
+            guard t.count == count else { throw ModelLoadError("\(source.path): tensor '\(n)' has \(t.count) elements, expected \(count)") }
+            return try floats(t, source.path)
+        }
+        func linear(_ n: String, rows: Int, cols: Int, bias: String? = nil, permuteHeads: Int? = nil) throws -> Linear {
+            let t = try tensor(n)
+            guard t.shape.count == 2, t.shape[0] == rows, t.shape[1] == cols else {
+                throw ModelLoadError("\(source.path): tensor '\(n)' has shape \(t.shape), expected [\(rows), \(cols)]")
+            }
+            guard cols % t.type.blockSize == 0 else {
+                throw ModelLoadError("\(source.path): tensor '\(n)': row length \(cols) is not a multiple of the \(t.type) block size")
+            }
+            var b: [Float]? = nil
+            if let bias, let bt = try source.lookup(bias) {
+                guard bt.count == rows else { throw ModelLoadError("\(source.path): bias '\(bias)' has \(bt.count) elements, expected \(rows)") }
+                b = try floats(bt, source.path)
+            }
+            if let heads = permuteHeads {
+                return unpermuteRows(t, rows: rows, cols: cols, heads: heads, bias: b)
+            }
+            return Linear(rows: rows, cols: cols, type: t.type, data: t.data, owner: source.owner, bias: b)
+        }
+
+        let c = config
+        let d = c.hiddenSize, hd = c.headDim
+        let qRows = c.numHeads * hd, kvRows = c.numKVHeads * hd
+        // llama.cpp's converter interleaves the two RoPE halves of Q and K rows for Llama
+        // models; undo it so one rotate-half RoPE serves every source.
+        let permute = ggufNames && c.architecture == "llama"
+        var layers: [LayerWeights] = []
+        for i in 0..<c.numLayers {
+            let hp = "model.layers.\(i).", gp = "blk.\(i)."
+            func nm(_ hf: String, _ gg: String) -> String { name(hp + hf, gp + gg) }
+            layers.append(LayerWeights(
+                attnNorm: try vector(nm("input_layernorm.weight", "attn_norm.weight"), d),
+                q: try linear(nm("self_attn.q_proj.weight", "attn_q.weight"), rows: qRows, cols: d,
+                              bias: nm("self_attn.q_proj.bias", "attn_q.bias"), permuteHeads: permute ? c.numHeads : nil),
+                k: try linear(nm("self_attn.k_proj.weight", "attn_k.weight"), rows: kvRows, cols: d,
+                              bias: nm("self_attn.k_proj.bias", "attn_k.bias"), permuteHeads: permute ? c.numKVHeads : nil),
+                v: try linear(nm("self_attn.v_proj.weight", "attn_v.weight"), rows: kvRows, cols: d,
+                              bias: nm("self_attn.v_proj.bias", "attn_v.bias")),
+                o: try linear(nm("self_attn.o_proj.weight", "attn_output.weight"), rows: d, cols: qRows),
+                mlpNorm: try vector(nm("post_attention_layernorm.weight", "ffn_norm.weight"), d),
+                gate: try linear(nm("mlp.gate_proj.weight", "ffn_gate.weight"), rows: c.intermediateSize, cols: d),
+                up: try linear(nm("mlp.up_proj.weight", "ffn_up.weight"), rows: c.intermediateSize, cols: d),
+                down: try linear(nm("mlp.down_proj.weight", "ffn_down.weight"), rows: d, cols: c.intermediateSize)))
+        }
+        let emb = try linear(name("model.embed_tokens.weight", "token_embd.weight"), rows: c.vocabSize, cols: d)
+        let headName = name("lm_head.weight", "output.weight")
+        let head: Linear
+        if !c.tieWordEmbeddings, try source.lookup(headName) != nil {
+            head = try linear(headName, rows: c.vocabSize, cols: d)
+        } else {
+            head = emb
+        }
+        return ModelWeights(config: c, embedding: emb, layers: layers,
+                            finalNorm: try vector(name("model.norm.weight", "output_norm.weight"), d),
+                            lmHead: head, files: [source.owner])
+    }
+
+    /// Inverse of llama.cpp's `permute`: within each head, GGUF row 2j+s holds HF row s·(hd/2)+j.
+    private static func unpermuteRows(_ t: TensorInfo, rows: Int, cols: Int, heads: Int, bias: [Float]?) -> Linear {
+        let rb = t.type.rowBytes(cols)
+        let buf = OwnedBuffer(bytes: rows * rb)
+        let hd = rows / heads, half = hd / 2
+        var b2 = bias
+        for h in 0..<heads {
+            for j in 0..<half {
+                for s in 0..<2 {
+                    let src = h * hd + 2 * j + s, dst = h * hd + s * half + j
+                    (buf.pointer + dst * rb).copyMemory(from: t.data + src * rb, byteCount: rb)
+                    if let bias { b2![dst] = bias[src] }
+                }
+            }
+        }
+        return Linear(rows: rows, cols: cols, type: t.type, data: UnsafeRawPointer(buf.pointer), owner: buf, bias: b2)
+    }
+
+    static func floats(_ t: TensorInfo, _ path: String) throws -> [Float] {
+        guard t.count % t.type.blockSize == 0 else {
+            throw ModelLoadError("\(path): tensor '\(t.name)' has \(t.count) elements, not whole \(t.type) blocks")
+        }
+        var out = [Float](repeating: 0, count: t.count)
+        out.withUnsafeMutableBufferPointer { dequantize(t.type, t.data, count: t.count, into: $0.baseAddress!) }
+        return out
+    }
+}
+
+public struct ModelLoadError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ message: String) { description = message }
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test command: set-up, then the whole test suite (release build: the model tests run real inference).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="/opt/swift/usr/bin:$PATH"
+swift build -c release -Xswiftc -enable-testing --build-tests
+swift test -c release -Xswiftc -enable-testing --skip-build
