@@ -1,1 +1,0 @@
-// Record module: see Package.swift for its concern.

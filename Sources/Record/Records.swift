@@ -1,0 +1,101 @@
+import Foundation
+
+public enum RunKind: String, Sendable, CaseIterable {
+    case run, replay, resume, repl
+}
+
+public enum RunStatus: String, Sendable, CaseIterable {
+    case running, completed, failed, interrupted
+}
+
+public enum CellOutcome: String, Sendable, CaseIterable {
+    case ok, error, interrupted
+}
+
+/// Where and with what a run executed; stored on the `runs` row.
+public struct RunEnvironment: Sendable, Equatable {
+    public var toolVersion: String?
+    public var gitCommit: String?
+    public var hostCPU: String?
+    public var threads: Int?
+    public var blas: String?
+    /// Anything else worth keeping (OS, BLAS core name, env variables…), stored as `env_json`.
+    public var extra: [String: String]
+
+    public init(toolVersion: String? = nil, gitCommit: String? = nil, hostCPU: String? = nil,
+                threads: Int? = nil, blas: String? = nil, extra: [String: String] = [:]) {
+        self.toolVersion = toolVersion
+        self.gitCommit = gitCommit
+        self.hostCPU = hostCPU
+        self.threads = threads
+        self.blas = blas
+        self.extra = extra
+    }
+}
+
+/// One line of `listRuns`.
+public struct RunSummary: Sendable {
+    public let id: Int64
+    public let notebookPath: String?
+    public let kind: RunKind
+    public let status: RunStatus
+    public let parentRunID: Int64?
+    public let startedAt: Date
+    public let endedAt: Date?
+    /// Highest step that logged `loss` (nil when none did).
+    public let lastStep: Int?
+    /// `loss` / `eval_loss` at the last step that logged them.
+    public let finalLoss: Double?
+    public let finalEvalLoss: Double?
+    /// The resolved parameters of the run's key cells (by default its `train` cells), merged in
+    /// cell order: what tells runs apart in listings and plot legends.
+    public let params: [String: String]
+}
+
+/// Everything `tunelab show RUN` and `replay` need about one run.
+public struct RunDetail: Sendable {
+    public let summary: RunSummary
+    public let notebookSHA256: String?
+    public let notebookTitle: String?
+    public let environment: RunEnvironment
+    public let error: String?
+    public let pid: Int32?
+    public let host: String?
+    public let cells: [CellRecord]
+    public let metricNames: [String]
+}
+
+public struct CellRecord: Sendable {
+    public let id: Int64
+    public let runID: Int64
+    public let index: Int
+    public let kind: String
+    /// Fully resolved parameters, defaults included, each value in canonical text form.
+    public let params: [String: String]
+    public let seed: UInt64?
+    /// File path → sha256 hex of every model / data / template file the cell read.
+    public let files: [String: String]
+    public let startedAt: Date
+    public let durationSeconds: Double?
+    /// nil while the cell is still running.
+    public let outcome: CellOutcome?
+    public let error: String?
+}
+
+public struct GenerationRecord: Sendable, Equatable {
+    public let cellID: Int64
+    public let prompt: String
+    public let settings: [String: String]
+    public let output: String
+    public let nTokens: Int
+    public let stoppedOnEOS: Bool
+    public let tokensPerSecond: Double?
+}
+
+public struct ArtifactRecord: Sendable, Equatable {
+    public let cellID: Int64
+    public let path: String
+    public let kind: String
+    public let sha256: String?
+    public let bytes: Int64?
+}

@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+@testable import Record
+
+/// The migration mechanism, exercised with test-only v2 migrations appended to the real list.
+extension DatabaseTests {
+@Suite struct MigrationTests {
+    let env = RunEnvironment(toolVersion: "0.1.0")
+
+    /// A v1 database with one run and one cell.
+    func makeV1(_ path: String) throws -> (run: Int64, cell: Int64) {
+        let db = try ExperimentDB(path: path, migrations: Schema.migrations)
+        #expect(try db.schemaVersion() == 1)
+        let run = try db.createRun(environment: env)
+        let cell = try db.startCell(runID: run, cellIndex: 0, kind: "train", params: ["lr": "1e-4"])
+        try db.finishCell(cell, outcome: .ok)
+        try db.finishRun(run, status: .completed)
+        return (run, cell)
+    }
+
+    @Test func migratesV1ForwardOnce() throws {
+        let tmp = try TempDir()
+        let path = tmp.path("m.sqlite")
+        let (run, _) = try makeV1(path)
+        // Re-running this ALTER would fail, so a second open proves it is applied exactly once.
+        let v2 = Migration(version: 2, sql: "ALTER TABLE runs ADD COLUMN note TEXT; UPDATE runs SET note = 'from v1';")
+        for _ in 0..<2 {
+            let db = try ExperimentDB(path: path, migrations: Schema.migrations + [v2])
+            #expect(try db.schemaVersion() == 2)
+            #expect(try db.scalar("SELECT note FROM runs WHERE id = \(run)") == "from v1")
+            #expect(try db.run(run)?.cells.first?.params == ["lr": "1e-4"])
+            #expect(try db.scalar("PRAGMA foreign_keys") == "1")
+        }
+        // Older code must refuse a newer file rather than misread it.
+        #expect(throws: RecordError.self) { _ = try ExperimentDB(path: path, migrations: Schema.migrations) }
+    }
+
+    @Test func failedMigrationLeavesTheFileUntouched() throws {
+        let tmp = try TempDir()
+        let path = tmp.path("f.sqlite")
+        _ = try makeV1(path)
+        let broken = Migration(version: 2, sql: "ALTER TABLE runs ADD COLUMN x TEXT; CREATE TABLE oops (;")
+        #expect(throws: RecordError.self) { _ = try ExperimentDB(path: path, migrations: Schema.migrations + [broken]) }
+        let db = try ExperimentDB(path: path, migrations: Schema.migrations)
+        #expect(try db.schemaVersion() == 1)
+        #expect(try db.scalar("SELECT COUNT(*) FROM pragma_table_info('runs') WHERE name = 'x'") == "0")
+    }
+
+    /// SQLite's table-rebuild recipe (create new, copy, drop old, rename) must not cascade-delete
+    /// children, and a migration that orphans rows must be refused.
+    @Test func tableRebuildKeepsChildrenAndOrphansAreRefused() throws {
+        let tmp = try TempDir()
+        let path = tmp.path("t.sqlite")
+        let (run, cell) = try makeV1(path)
+        let rebuild = Migration(version: 2, sql: """
+            CREATE TABLE runs_new (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL,
+                                   started_at REAL NOT NULL, note TEXT);
+            INSERT INTO runs_new (id, kind, status, started_at) SELECT id, kind, status, started_at FROM runs;
+            DROP TABLE runs;
+            ALTER TABLE runs_new RENAME TO runs;
+            """)
+        let db = try ExperimentDB(path: path, migrations: Schema.migrations + [rebuild])
+        #expect(try db.scalar("SELECT COUNT(*) FROM cell_executions WHERE id = \(cell) AND run_id = \(run)") == "1")
+        db.close()
+
+        let path2 = tmp.path("o.sqlite")
+        _ = try makeV1(path2)
+        let orphaning = Migration(version: 2, sql: "DELETE FROM runs;")
+        #expect(throws: RecordError.self) { _ = try ExperimentDB(path: path2, migrations: Schema.migrations + [orphaning]) }
+        let db2 = try ExperimentDB(path: path2, migrations: Schema.migrations)
+        #expect(try db2.schemaVersion() == 1)
+        #expect(try db2.listRuns().count == 1)
+    }
+
+    @Test func rejectsAMisnumberedMigrationList() throws {
+        let tmp = try TempDir()
+        let skip = Migration(version: 3, sql: "SELECT 1;")
+        #expect(throws: RecordError.self) { _ = try ExperimentDB(path: tmp.path("n.sqlite"), migrations: Schema.migrations + [skip]) }
+    }
+}
+}
