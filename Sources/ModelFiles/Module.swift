@@ -1,1 +1,0 @@
-// ModelFiles module: see Package.swift for its concern.
