@@ -1,1 +1,0 @@
-// Plot module: see Package.swift for its concern.
