@@ -58,12 +58,12 @@ enum Ticks {
     /// Linear ticks on 1-2-5 steps, at most `maxTicks` of them, inside [lo, hi].
     static func linear(lo: Double, hi: Double, maxTicks: Int, minStep: Double = 0) -> [Axis.Tick] {
         guard lo.isFinite, hi.isFinite, hi > lo else { return [] }
-        var step = niceStep(max((hi / 2 - lo / 2) * 2 / Double(max(1, maxTicks)), minStep))
+        var step = niceStep(max((hi / 2 - lo / 2) / Double(max(1, maxTicks)) * 2, minStep))  // halves: no overflow
         for _ in 0..<8 {
             let first = (lo / step).rounded(.up), last = (hi / step).rounded(.down)
             let count = last - first + 1
             if count <= Double(max(1, maxTicks)) || !count.isFinite { break }
-            step = niceStep(step * 1.5)
+            step = niceStep(step.isFinite && step < .greatestFiniteMagnitude / 2 ? step * 1.5 : step)
         }
         let first = (lo / step).rounded(.up), last = (hi / step).rounded(.down)
         guard first.isFinite, last.isFinite, last >= first, last - first < 200 else { return [] }

@@ -22,6 +22,7 @@ import Testing
         #expect(lr.map(\.label) == ["0", "5e-5", "1e-4", "1.5e-4", "2e-4", "2.5e-4", "3e-4"])
         #expect(Ticks.linear(lo: 1, hi: 1, maxTicks: 5).isEmpty)
         #expect(Ticks.linear(lo: 1e16, hi: 1e16 + 2, maxTicks: 5).count <= 5)
+        #expect(Ticks.linear(lo: -1e308, hi: 1e308, maxTicks: 5).map(\.label) == ["-1e308", "-5e307", "0", "5e307", "1e308"])
     }
 
     @Test func logTicks() {
