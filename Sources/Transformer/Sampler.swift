@@ -36,21 +36,36 @@ public struct Sampler: Sendable {
 
     /// Picks the next token from `logits` (modified in place) given the ids seen so far.
     public mutating func next(_ logits: inout [Float], history: [Int]) -> Int {
+        let (idx, probs) = candidates(&logits, history: history)
+        if params.isGreedy { return idx[0] }
+        let r = rng.nextDouble()
+        var cum = 0.0
+        for (i, p) in probs.enumerated() {
+            cum += p
+            if r < cum { return idx[i] }
+        }
+        return idx[idx.count - 1]
+    }
+
+    /// The tokens left after repetition penalty (applied to `logits` in place), temperature,
+    /// top-k and top-p, most likely first, with their renormalised probabilities.
+    /// Greedy decoding leaves exactly the argmax.
+    public func candidates(_ logits: inout [Float], history: [Int]) -> (ids: [Int], probs: [Double]) {
         if params.repetitionPenalty != 1 {
             let p = params.repetitionPenalty
             for t in Set(history) where t >= 0 && t < logits.count {
                 logits[t] = logits[t] < 0 ? logits[t] * p : logits[t] / p
             }
         }
-        if params.isGreedy { return Sampler.argmax(logits) }
-
+        if params.isGreedy { return ([Sampler.argmax(logits)], [1]) }
         let invT = 1 / params.temperature
-        // Candidates sorted by logit, highest first; ties keep the lower id first.
-        var idx = Array(0..<logits.count)
-        idx.sort { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+        let l = logits
+        // Sorted by logit, highest first; ties keep the lower id first.
+        var idx = Array(0..<l.count)
+        idx.sort { l[$0] > l[$1] || (l[$0] == l[$1] && $0 < $1) }
         if params.topK > 0 && params.topK < idx.count { idx.removeSubrange(params.topK...) }
-        let m = logits[idx[0]] * invT
-        var probs = idx.map { Double(expf(logits[$0] * invT - m)) }
+        let m = l[idx[0]] * invT
+        var probs = idx.map { Double(expf(l[$0] * invT - m)) }
         let z = probs.reduce(0, +)
         for i in probs.indices { probs[i] /= z }
         if params.topP < 1 {
@@ -64,13 +79,7 @@ public struct Sampler: Sendable {
             let z2 = probs.reduce(0, +)
             for i in probs.indices { probs[i] /= z2 }
         }
-        let r = rng.nextDouble()
-        var cum = 0.0
-        for (i, p) in probs.enumerated() {
-            cum += p
-            if r < cum { return idx[i] }
-        }
-        return idx[idx.count - 1]
+        return (idx, probs)
     }
 
     /// Index of the largest logit (the first one on ties, as torch.argmax).

@@ -10,7 +10,7 @@ struct Bench: ParsableCommand {
 /// Peak resident set size of this process, in MB (Linux reports ru_maxrss in KiB).
 func peakRSSMB() -> Double {
     var u = rusage()
-    getrusage(RUSAGE_SELF, &u)
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
     return Double(u.ru_maxrss) / 1024
 }
 
