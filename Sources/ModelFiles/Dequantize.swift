@@ -65,9 +65,18 @@ private func dequantizeQ8_0(_ src: UnsafeRawPointer, _ blocks: Int, _ dst: Unsaf
     for b in 0 ..< blocks {
         let p = src + b * 34
         let d = half(p, 0)
-        let q = p.loadUnaligned(fromByteOffset: 2, as: SIMD32<Int8>.self)
-        store(SIMD32<Float>(SIMD32<Int32>(truncatingIfNeeded: q)) * d, dst, b * 32)
+        let q0 = SIMD16<Int32>(truncatingIfNeeded: p.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int8>.self))
+        let q1 = SIMD16<Int32>(truncatingIfNeeded: p.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self))
+        store(SIMD16<Float>(q0) * d, dst, b * 32)
+        store(SIMD16<Float>(q1) * d, dst, b * 32 + 16)
     }
+}
+
+/// 16 unsigned bytes widened to Int32 lanes. (SIMD16 throughout: SIMD32 integer/float
+/// conversions are not lowered to vector instructions and run ~100x slower.)
+@inline(__always)
+private func bytes16(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD16<Int32> {
+    SIMD16<Int32>(truncatingIfNeeded: p.loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt8>.self))
 }
 
 /// Low and high nibbles of 16 packed bytes as floats: elements j and j+16 of a 32-block.
@@ -151,9 +160,11 @@ private func dequantizeQ4_K(_ src: UnsafeRawPointer, _ blocks: Int, _ dst: Unsaf
         let ds = half(p, 0) * sc, ms = half(p, 2) * mn
         let y = dst + b * 256
         for j in 0 ..< 4 {
-            let q = SIMD32<Int32>(truncatingIfNeeded: p.loadUnaligned(fromByteOffset: 16 + 32 * j, as: SIMD32<UInt8>.self))
-            store(SIMD32<Float>(q & 0x0F) * ds[2 * j] - ms[2 * j], y, 64 * j)
-            store(SIMD32<Float>(q &>> 4) * ds[2 * j + 1] - ms[2 * j + 1], y, 64 * j + 32)
+            for u in 0 ..< 2 {
+                let q = bytes16(p, 16 + 32 * j + 16 * u)
+                store(SIMD16<Float>(q & 0x0F) * ds[2 * j] - ms[2 * j], y, 64 * j + 16 * u)
+                store(SIMD16<Float>(q &>> 4) * ds[2 * j + 1] - ms[2 * j + 1], y, 64 * j + 32 + 16 * u)
+            }
         }
     }
 }
@@ -163,14 +174,17 @@ private func dequantizeQ5_K(_ src: UnsafeRawPointer, _ blocks: Int, _ dst: Unsaf
         let p = src + b * 176
         let (sc, mn) = scaleMinK4(p + 4)
         let ds = half(p, 0) * sc, ms = half(p, 2) * mn
-        let qh = SIMD32<Int32>(truncatingIfNeeded: p.loadUnaligned(fromByteOffset: 16, as: SIMD32<UInt8>.self))
+        let qh = (bytes16(p, 16), bytes16(p, 32))
         let y = dst + b * 256
         for j in 0 ..< 4 {
-            let q = SIMD32<Int32>(truncatingIfNeeded: p.loadUnaligned(fromByteOffset: 48 + 32 * j, as: SIMD32<UInt8>.self))
-            let lo = (q & 0x0F) | (((qh &>> Int32(2 * j)) & 1) &<< 4)
-            let hi = (q &>> 4) | (((qh &>> Int32(2 * j + 1)) & 1) &<< 4)
-            store(SIMD32<Float>(lo) * ds[2 * j] - ms[2 * j], y, 64 * j)
-            store(SIMD32<Float>(hi) * ds[2 * j + 1] - ms[2 * j + 1], y, 64 * j + 32)
+            for u in 0 ..< 2 {
+                let q = bytes16(p, 48 + 32 * j + 16 * u)
+                let h = u == 0 ? qh.0 : qh.1
+                let lo = (q & 0x0F) | (((h &>> Int32(2 * j)) & 1) &<< 4)
+                let hi = (q &>> 4) | (((h &>> Int32(2 * j + 1)) & 1) &<< 4)
+                store(SIMD16<Float>(lo) * ds[2 * j] - ms[2 * j], y, 64 * j + 16 * u)
+                store(SIMD16<Float>(hi) * ds[2 * j + 1] - ms[2 * j + 1], y, 64 * j + 32 + 16 * u)
+            }
         }
     }
 }
@@ -181,25 +195,23 @@ private func dequantizeQ6_K(_ src: UnsafeRawPointer, _ blocks: Int, _ dst: Unsaf
         let d = half(p, 208)
         let y = dst + b * 256
         for h in 0 ..< 2 {
-            let ql0 = SIMD32<Int32>(truncatingIfNeeded: p.loadUnaligned(fromByteOffset: 64 * h, as: SIMD32<UInt8>.self))
-            let ql1 = SIMD32<Int32>(truncatingIfNeeded: p.loadUnaligned(fromByteOffset: 64 * h + 32, as: SIMD32<UInt8>.self))
-            let qh = SIMD32<Int32>(truncatingIfNeeded: p.loadUnaligned(fromByteOffset: 128 + 32 * h, as: SIMD32<UInt8>.self))
             let s = p.loadUnaligned(fromByteOffset: 192 + 8 * h, as: SIMD8<Int8>.self)
             let ds = d * SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: s))
-            let q1 = (ql0 & 0x0F) | ((qh & 3) &<< 4)
-            let q2 = (ql1 & 0x0F) | (((qh &>> 2) & 3) &<< 4)
-            let q3 = (ql0 &>> 4) | (((qh &>> 4) & 3) &<< 4)
-            let q4 = (ql1 &>> 4) | (((qh &>> 6) & 3) &<< 4)
             let out = y + 128 * h
-            // 32 outputs with two 16-element scales each.
-            @inline(__always) func emit(_ q: SIMD32<Int32>, _ k: Int) {
-                let scale = SIMD32<Float>(lowHalf: SIMD16(repeating: ds[2 * k]), highHalf: SIMD16(repeating: ds[2 * k + 1]))
-                store(SIMD32<Float>(q &- 32) * scale, out, 32 * k)
+            // Elements l and l+32, l+64, l+96 (l in 16u..<16u+16) share ql/qh bytes; scale index l/16.
+            for u in 0 ..< 2 {
+                let ql0 = bytes16(p, 64 * h + 16 * u)
+                let ql1 = bytes16(p, 64 * h + 32 + 16 * u)
+                let qh = bytes16(p, 128 + 32 * h + 16 * u)
+                let q1 = (ql0 & 0x0F) | ((qh & 3) &<< 4)
+                let q2 = (ql1 & 0x0F) | (((qh &>> 2) & 3) &<< 4)
+                let q3 = (ql0 &>> 4) | (((qh &>> 4) & 3) &<< 4)
+                let q4 = (ql1 &>> 4) | (((qh &>> 6) & 3) &<< 4)
+                store(SIMD16<Float>(q1 &- 32) * ds[u], out, 16 * u)
+                store(SIMD16<Float>(q2 &- 32) * ds[u + 2], out, 32 + 16 * u)
+                store(SIMD16<Float>(q3 &- 32) * ds[u + 4], out, 64 + 16 * u)
+                store(SIMD16<Float>(q4 &- 32) * ds[u + 6], out, 96 + 16 * u)
             }
-            emit(q1, 0)
-            emit(q2, 1)
-            emit(q3, 2)
-            emit(q4, 3)
         }
     }
 }
