@@ -147,10 +147,14 @@ public final class ExperimentDB: @unchecked Sendable {
             try db.transaction {
                 let s = try db.prepare(MetricWriter.insertSQL)
                 defer { sqlite3_reset(s.handle) }
-                for r in rows {
-                    sqlite3_reset(s.handle)
-                    s.bindAll([.int(runID), .int(cellID), .int(Int64(r.step)), .text(r.name), .double(r.value)])
+                sqlite3_bind_int64(s.handle, 1, runID)
+                sqlite3_bind_int64(s.handle, 2, cellID)
+                for r in rows {  // bound directly: this is the one hot insert
+                    sqlite3_bind_int64(s.handle, 3, Int64(r.step))
+                    sqlite3_bind_text(s.handle, 4, r.name, -1, tunelab_sqlite_transient())
+                    sqlite3_bind_double(s.handle, 5, r.value)
                     try s.run()
+                    sqlite3_reset(s.handle)
                 }
             }
         }

@@ -73,7 +73,7 @@ enum Schema {
             value   REAL,              -- NULL means NaN (SQLite stores NaN as NULL)
             PRIMARY KEY (cell_id, step, name)
         ) WITHOUT ROWID;
-        CREATE INDEX metrics_run_name ON metrics(run_id, name, step);
+        CREATE INDEX metrics_run_name ON metrics(run_id, name, cell_id, step);
         CREATE TABLE generations (
             id             INTEGER PRIMARY KEY,
             cell_id        INTEGER NOT NULL REFERENCES cell_executions(id) ON DELETE CASCADE,
