@@ -1,1 +1,0 @@
-// ChatTemplate module: see Package.swift for its concern.
