@@ -92,7 +92,7 @@ public final class ExperimentDB: @unchecked Sendable {
         }
     }
 
-    /// Ends a run. Cells still open are closed as `interrupted` unless the run completed.
+    /// Ends a run; cells still open are closed as `interrupted`.
     public func finishRun(_ runID: Int64, status: RunStatus, error: String? = nil) throws {
         try withDB { db in
             try db.transaction {

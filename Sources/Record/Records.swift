@@ -33,6 +33,19 @@ public struct RunEnvironment: Sendable, Equatable {
     }
 }
 
+extension RunEnvironment {
+    /// This machine's CPU model ("model name" in /proc/cpuinfo), for `hostCPU`; nil elsewhere.
+    public static let hostCPUModel: String? = {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("model name") {
+            if let colon = line.firstIndex(of: ":") {
+                return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return nil
+    }()
+}
+
 /// One line of `listRuns`.
 public struct RunSummary: Sendable {
     public let id: Int64

@@ -168,20 +168,34 @@ extension DatabaseTests {
         let finished = try db.createRun(kind: .repl, notebookID: nil, parentRunID: nil, environment: env, ownerPID: child)
         try db.finishRun(finished, status: .completed)
         // Same live pid but another start time: the pid was reused, the owner is gone.
+        // (Start times come from /proc: Linux only.)
         let reused = try db.createRun(environment: env)
         try db.execute(sql: "UPDATE runs SET pid_start = '1' WHERE id = \(reused)")
+        #if os(Linux)
+        let reusedStatus = RunStatus.interrupted
+        #else
+        let reusedStatus = RunStatus.running
+        #endif
         // A run from another machine cannot be judged from here.
         let remote = try db.createRun(kind: .run, notebookID: nil, parentRunID: nil, environment: env, ownerPID: child)
         try db.execute(sql: "UPDATE runs SET host = 'elsewhere' WHERE id = \(remote)")
 
-        #expect(try db.markInterruptedRuns().sorted() == [dead, reused].sorted())
+        #expect(try db.markInterruptedRuns().sorted() == ([dead] + (reusedStatus == .interrupted ? [reused] : [])).sorted())
         #expect(try db.markInterruptedRuns().isEmpty)
         let byID = Dictionary(uniqueKeysWithValues: try db.listRuns().map { ($0.id, $0.status) })
-        #expect(byID == [dead: .interrupted, alive: .running, finished: .completed, reused: .interrupted, remote: .running])
+        #expect(byID == [dead: .interrupted, alive: .running, finished: .completed, reused: reusedStatus, remote: .running])
         let cells = try db.cells(runID: dead)
         #expect(cells.first { $0.id == deadCell }?.outcome == .interrupted)
         #expect(cells.first { $0.id == done }?.outcome == .ok)
         #expect(try db.run(dead)?.error?.contains("\(child)") == true)
+    }
+
+    @Test func detectsTheCPUModel() throws {
+        #if os(Linux)
+        let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        let model = try #require(RunEnvironment.hostCPUModel)
+        #expect(!model.isEmpty && cpuinfo.contains(model))
+        #endif
     }
 
     @Test func rejectsUnknownIDs() throws {
