@@ -50,7 +50,7 @@ public struct Image: Sendable, Equatable {
     public let width: Int
     public let height: Int
     /// width × height × 4 bytes: R, G, B, A.
-    public var pixels: [UInt8]
+    public internal(set) var pixels: [UInt8]
 
     public init(width: Int, height: Int, fill: Color = .white) {
         self.width = max(0, width)
@@ -103,7 +103,9 @@ public struct Image: Sendable, Equatable {
     /// Writes the image as an RGBA PNG. Atomic: written to a temporary file in the same folder
     /// (created if missing) and renamed over `path`, so readers never see half a file.
     public func writePNG(path: String) throws {
-        guard width > 0, height > 0 else { throw PlotError("cannot write an empty \(width)×\(height) image to \(path)") }
+        guard width > 0, height > 0, pixels.count == width * height * 4 else {
+            throw PlotError("cannot write a \(width)×\(height) image with \(pixels.count) bytes to \(path)")
+        }
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent()
         do {
