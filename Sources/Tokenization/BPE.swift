@@ -27,7 +27,7 @@ final class BPEModel: @unchecked Sendable {
     private static let cacheLimit = 500_000
 
     /// Words longer than this (bytes) use the heap-ordered merge loop.
-    static let heapThreshold = 48
+    static let heapThreshold = 64
 
     init(byteIds: [Int32], pairs: PairTable, ignoreMerges: Bool, vocabBytes: ByteStringTable) {
         self.byteIds = byteIds

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Open-addressing map from a merge pair (left id, right id) to (rank, merged id).
 /// Built once; lookups are the inner loop of BPE, so no SipHash and no allocation.
 struct PairTable: Sendable {
@@ -53,43 +55,68 @@ struct PairTable: Sendable {
 /// Open-addressing map from a byte string to two Int32 values, keys kept in one arena.
 /// Used for the byte-string vocabulary and for the per-word BPE cache.
 struct ByteStringTable {
-    private var slots: [Int32]
+    // Slot: high 32 bits of the key's hash << 32 | entry index + 1; 0 = empty. The hash tag
+    // rejects most non-matching slots without touching the entry or the key bytes.
+    private var slots: [UInt64]
     private var mask: Int
     private var keyArena: [UInt8] = []
-    // Per entry: key start, key length, value a, value b, hash (low 32 bits).
+    // Per entry: key start, key length, value a, value b.
     private var entries: [Int32] = []
     private(set) var count = 0
 
     init(capacity: Int = 1024) {
         var cap = 16
         while cap < capacity * 2 { cap <<= 1 }
-        slots = [Int32](repeating: -1, count: cap)
+        slots = [UInt64](repeating: 0, count: cap)
         mask = cap - 1
     }
 
+    /// Multiply-xorshift over 8-byte words (the key bytes are not adversarial).
     @inline(__always)
     static func hash(_ key: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for b in key { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-        return h ^ (h >> 29)
+        let n = key.count
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(n)
+        guard let base = key.baseAddress else { return h }
+        let raw = UnsafeRawPointer(base)
+        var i = 0
+        while i + 8 <= n {
+            h = (h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xBF58_476D_1CE4_E5B9
+            h ^= h >> 31
+            i += 8
+        }
+        if i < n {
+            var w: UInt64 = 0
+            var shift: UInt64 = 0
+            while i < n { w |= UInt64(base[i]) << shift; shift += 8; i += 1 }
+            h = (h ^ w) &* 0x94D0_49BB_1331_11EB
+            h ^= h >> 29
+        }
+        h = h &* 0xBF58_476D_1CE4_E5B9
+        return h ^ (h >> 32)
     }
 
-    func find(_ key: UnsafeBufferPointer<UInt8>) -> (Int32, Int32)? {
+    @inline(__always)
+    private static func tag(_ h: UInt64) -> UInt64 { h & 0xFFFF_FFFF_0000_0000 }
+
+    private func index(of key: UnsafeBufferPointer<UInt8>) -> Int? {
         let h = Self.hash(key)
-        let h32 = Int32(truncatingIfNeeded: h)
+        let tag = Self.tag(h)
         var s = Int(truncatingIfNeeded: h) & mask
         return slots.withUnsafeBufferPointer { sl in
             entries.withUnsafeBufferPointer { e in
                 keyArena.withUnsafeBufferPointer { arena in
                     while true {
-                        let idx = Int(sl[s])
-                        if idx < 0 { return nil }
-                        let base = idx * 5
-                        if e[base + 4] == h32 && Int(e[base + 1]) == key.count {
-                            let start = Int(e[base])
-                            var same = true
-                            for i in 0..<key.count where arena[start + i] != key[i] { same = false; break }
-                            if same { return (e[base + 2], e[base + 3]) }
+                        let v = sl[s]
+                        if v == 0 { return nil }
+                        if v & 0xFFFF_FFFF_0000_0000 == tag {
+                            let idx = Int(v & 0xFFFF_FFFF) - 1
+                            let base = idx * 4
+                            if Int(e[base + 1]) == key.count {
+                                let start = Int(e[base])
+                                if key.count == 0 || memcmp(arena.baseAddress! + start, key.baseAddress!, key.count) == 0 {
+                                    return idx
+                                }
+                            }
                         }
                         s = (s + 1) & mask
                     }
@@ -98,45 +125,55 @@ struct ByteStringTable {
         }
     }
 
+    /// Replaces the values of `key`, or inserts it.
+    mutating func set(_ key: UnsafeBufferPointer<UInt8>, _ a: Int32, _ b: Int32) {
+        if let idx = index(of: key) {
+            entries[idx * 4 + 2] = a
+            entries[idx * 4 + 3] = b
+        } else {
+            insert(key, a, b)
+        }
+    }
+
+    func find(_ key: UnsafeBufferPointer<UInt8>) -> (Int32, Int32)? {
+        guard let idx = index(of: key) else { return nil }
+        return (entries[idx * 4 + 2], entries[idx * 4 + 3])
+    }
+
     /// Inserts a key known to be absent.
     mutating func insert(_ key: UnsafeBufferPointer<UInt8>, _ a: Int32, _ b: Int32) {
         if (count + 1) * 2 > slots.count { grow() }
-        let h = Self.hash(key)
-        let idx = Int32(count)
         entries.append(Int32(keyArena.count))
         entries.append(Int32(key.count))
         entries.append(a)
         entries.append(b)
-        entries.append(Int32(truncatingIfNeeded: h))
         keyArena.append(contentsOf: key)
-        place(idx, hash: h)
+        place(count, hash: Self.hash(key))
         count += 1
     }
 
-    private mutating func place(_ idx: Int32, hash h: UInt64) {
+    private mutating func place(_ idx: Int, hash h: UInt64) {
         var s = Int(truncatingIfNeeded: h) & mask
-        while slots[s] >= 0 { s = (s + 1) & mask }
-        slots[s] = idx
+        while slots[s] != 0 { s = (s + 1) & mask }
+        slots[s] = Self.tag(h) | UInt64(idx + 1)
     }
 
     private mutating func grow() {
         let cap = slots.count * 2
-        slots = [Int32](repeating: -1, count: cap)
+        slots = [UInt64](repeating: 0, count: cap)
         mask = cap - 1
         for i in 0..<count {
-            let start = Int(entries[i * 5]), len = Int(entries[i * 5 + 1])
+            let start = Int(entries[i * 4]), len = Int(entries[i * 4 + 1])
             let h = keyArena.withUnsafeBufferPointer { Self.hash(UnsafeBufferPointer(rebasing: $0[start..<start + len])) }
-            place(Int32(i), hash: h)
+            place(i, hash: h)
         }
     }
 
     mutating func removeAll() {
-        slots = [Int32](repeating: -1, count: 1024)
+        slots = [UInt64](repeating: 0, count: 1024)
         mask = 1023
         keyArena.removeAll(keepingCapacity: true)
         entries.removeAll(keepingCapacity: true)
         count = 0
     }
-
-    var arenaBytes: Int { keyArena.count }
 }

@@ -61,14 +61,14 @@ extension Tokenizer {
         guard let mergesAny = model["merges"] as? [Any] else { throw fail("missing key \"model.merges\"") }
 
         // Vocabulary and added tokens share one id space.
-        var byId: [Int: String] = [:]
-        byId.reserveCapacity(vocab.count)
+        var vocabIds: [(String, Int)] = []
+        vocabIds.reserveCapacity(vocab.count)
         var maxId = -1
         for (tok, v) in vocab {
             guard let id = (v as? NSNumber)?.intValue, id >= 0 else {
                 throw fail("model.vocab[\"\(tok)\"] is not a non-negative integer id")
             }
-            byId[id] = tok
+            vocabIds.append((tok, id))
             maxId = max(maxId, id)
         }
         var added: [AddedTokenSpec] = []
@@ -81,12 +81,12 @@ extension Tokenizer {
                 id: id, content: content, special: t["special"] as? Bool ?? false,
                 lstrip: t["lstrip"] as? Bool ?? false, rstrip: t["rstrip"] as? Bool ?? false,
                 singleWord: t["single_word"] as? Bool ?? false))
-            byId[id] = content
             maxId = max(maxId, id)
         }
         guard maxId < 10_000_000 else { throw fail("token id \(maxId) is implausibly large") }
         var tokens = [String?](repeating: nil, count: maxId + 1)
-        for (id, t) in byId { tokens[id] = t }
+        for (t, id) in vocabIds { tokens[id] = t }
+        for a in added { tokens[a.id] = a.content }
 
         var merges: [(String, String)] = []
         merges.reserveCapacity(mergesAny.count)
@@ -213,9 +213,6 @@ extension Tokenizer {
 
     /// bos/eos/pad, add_bos_token / add_eos_token and chat_template from tokenizer_config.json.
     static func applyConfig(_ config: [String: Any], path: String, to d: inout TokenizerDefinition) throws {
-        var ids: [String: Int] = [:]
-        for (id, t) in d.tokens.enumerated() { if let t { ids[t] = id } }
-        for a in d.addedTokens { ids[a.content] = a.id }
         func tokenName(_ key: String) -> String? {
             if let s = config[key] as? String { return s }
             if let o = config[key] as? [String: Any] { return o["content"] as? String }
@@ -223,7 +220,7 @@ extension Tokenizer {
         }
         func resolve(_ key: String) throws -> Int? {
             guard let name = tokenName(key) else { return nil }
-            guard let id = ids[name] else { throw TokenizerError.file(path, "\(key) \"\(name)\" is not in the vocabulary") }
+            guard let id = d.id(of: name) else { throw TokenizerError.file(path, "\(key) \"\(name)\" is not in the vocabulary") }
             return id
         }
         d.bosTokenId = try resolve("bos_token")

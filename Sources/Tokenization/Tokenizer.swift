@@ -25,12 +25,21 @@ struct TokenizerDefinition {
     var chatTemplate: String?
 }
 
+extension TokenizerDefinition {
+    /// Id of a token by exact UTF-8 match (added tokens first); a scan, for the few names
+    /// a config refers to.
+    func id(of name: String) -> Int? {
+        if let a = addedTokens.first(where: { $0.content.utf8.elementsEqual(name.utf8) }) { return a.id }
+        return tokens.firstIndex { $0?.utf8.elementsEqual(name.utf8) == true }
+    }
+}
+
 /// Byte-level BPE tokenizer (GPT-2 family: SmolLM2, Llama-3, Qwen2, DeepSeek-R1 distills),
 /// loaded from a HF tokenizer.json or a GGUF file's tokenizer.ggml.* metadata.
 public final class Tokenizer: @unchecked Sendable {
     private let tokens: [String?]
     private let tokenBytes: [[UInt8]]
-    private let tokenToId: [String: Int]
+    private let tokenToId: ByteStringTable
     private let isSpecial: [Bool]
     private let added: AddedTokenMatcher
     fileprivate let bpe: BPEModel
@@ -62,18 +71,21 @@ public final class Tokenizer: @unchecked Sendable {
     init(definition d: TokenizerDefinition) throws {
         let src = d.source
         tokens = d.tokens
-        var map = [String: Int](minimumCapacity: d.tokens.count)
+        // Token → id keyed by UTF-8 bytes: exact (Swift String equality is canonical
+        // equivalence) and much faster to build than a [String: Int] for 150k tokens.
+        var map = ByteStringTable(capacity: d.tokens.count + d.addedTokens.count)
         for (id, t) in d.tokens.enumerated() {
             guard let t else { continue }
-            if map[t] == nil { map[t] = id }
+            withUTF8(t) { if map.find($0) == nil { map.insert($0, Int32(id), 0) } }
         }
         for a in d.addedTokens {
             guard a.id >= 0 && a.id < d.tokens.count else {
                 throw TokenizerError.file(src, "added token \"\(a.content)\" has id \(a.id) outside the vocabulary (size \(d.tokens.count))")
             }
-            map[a.content] = a.id
+            withUTF8(a.content) { map.set($0, Int32(a.id), 0) }
         }
         tokenToId = map
+        func lookup(_ s: String) -> Int? { withUTF8(s) { map.find($0).map { Int($0.0) } } }
 
         var special = [Bool](repeating: false, count: d.tokens.count)
         for a in d.addedTokens where a.special { special[a.id] = true }
@@ -91,26 +103,29 @@ public final class Tokenizer: @unchecked Sendable {
         var byteIds = [Int32](repeating: -1, count: 256)
         for b in 0..<256 {
             let ch = String(Character(Unicode.Scalar(ByteLevel.byteToScalar[b])!))
-            if let id = map[ch], !addedIds.contains(id) { byteIds[b] = Int32(id) }
+            if let id = lookup(ch), !addedIds.contains(id) { byteIds[b] = Int32(id) }
         }
         var vocabBytes = ByteStringTable(capacity: d.ignoreMerges ? d.tokens.count : 16)
         if d.ignoreMerges {
-            var seen = Set<[UInt8]>()
             for (id, t) in d.tokens.enumerated() {
                 guard let t, !addedIds.contains(id), let bytes = ByteLevel.decode(t), bytes.count > 1 else { continue }
-                if seen.insert(bytes).inserted { bytes.withUnsafeBufferPointer { vocabBytes.insert($0, Int32(id), 0) } }
+                bytes.withUnsafeBufferPointer { if vocabBytes.find($0) == nil { vocabBytes.insert($0, Int32(id), 0) } }
             }
         }
 
         var pairs = PairTable(capacityFor: d.merges.count)
+        var joined: [UInt8] = []
         for (rank, (a, b)) in d.merges.enumerated() {
-            guard let ia = map[a] else {
+            joined.removeAll(keepingCapacity: true)
+            joined.append(contentsOf: a.utf8)
+            joined.append(contentsOf: b.utf8)
+            guard let ia = lookup(a) else {
                 throw TokenizerError.file(src, "\(d.mergesKey)[\(rank)] \"\(a) \(b)\": token \"\(a)\" is not in the vocabulary")
             }
-            guard let ib = map[b] else {
+            guard let ib = lookup(b) else {
                 throw TokenizerError.file(src, "\(d.mergesKey)[\(rank)] \"\(a) \(b)\": token \"\(b)\" is not in the vocabulary")
             }
-            guard let merged = map[a + b] else {
+            guard let merged = joined.withUnsafeBufferPointer({ map.find($0) })?.0 else {
                 throw TokenizerError.file(src, "\(d.mergesKey)[\(rank)] \"\(a) \(b)\": merged token \"\(a + b)\" is not in the vocabulary")
             }
             pairs.insert(left: Int32(ia), right: Int32(ib), rank: UInt32(rank), merged: Int32(merged))
@@ -134,13 +149,13 @@ public final class Tokenizer: @unchecked Sendable {
         var eot = Set(d.extraEndOfTurnIds)
         if let e = d.eosTokenId { eot.insert(e) }
         for a in d.addedTokens where Self.endOfTurnContents.contains(a.content) { eot.insert(a.id) }
-        for c in Self.endOfTurnContents { if let id = map[c], special[id] { eot.insert(id) } }
+        for c in Self.endOfTurnContents { if let id = lookup(c), special[id] { eot.insert(id) } }
         endOfTurnTokenIds = eot
     }
 
     // MARK: vocabulary
 
-    public func tokenId(_ token: String) -> Int? { tokenToId[token] }
+    public func tokenId(_ token: String) -> Int? { withUTF8(token) { tokenToId.find($0).map { Int($0.0) } } }
 
     /// The vocabulary entry (byte-level form, e.g. "Ġthe"), as HF `convert_ids_to_tokens`.
     public func token(_ id: Int) -> String? {
@@ -183,12 +198,41 @@ public final class Tokenizer: @unchecked Sendable {
     }
 
     private func encodeSegment(_ seg: UnsafeBufferPointer<UInt8>, _ st: inout EncodeState, _ out: inout [Int]) {
-        if nfc && seg.contains(where: { $0 >= 0x80 }) {
+        if nfc && !Self.isSurelyNFC(seg) {
             var normalized = String(decoding: seg, as: UTF8.self).precomposedStringWithCanonicalMapping
             normalized.withUTF8 { encodeNormalized($0, &st, &out) }
         } else {
             encodeNormalized(seg, &st, &out)
         }
+    }
+
+    /// True when every scalar is in a range whose characters are NFC-stable starters
+    /// (NFC_QC=Yes, combining class 0), so NFC cannot change the text: Latin-1, CJK, kana,
+    /// Hangul syllables, full-width forms, emoji. Anything else goes through Foundation.
+    static func isSurelyNFC(_ seg: UnsafeBufferPointer<UInt8>) -> Bool {
+        var i = 0
+        let n = seg.count
+        while i < n {
+            let b0 = seg[i]
+            if b0 < 0x80 { i += 1; continue }
+            var v: UInt32
+            if b0 < 0xE0 {
+                v = UInt32(b0 & 0x1F) << 6 | UInt32(seg[i + 1] & 0x3F); i += 2
+            } else if b0 < 0xF0 {
+                v = UInt32(b0 & 0x0F) << 12 | UInt32(seg[i + 1] & 0x3F) << 6 | UInt32(seg[i + 2] & 0x3F); i += 3
+            } else {
+                v = UInt32(b0 & 0x07) << 18 | UInt32(seg[i + 1] & 0x3F) << 12 | UInt32(seg[i + 2] & 0x3F) << 6
+                    | UInt32(seg[i + 3] & 0x3F); i += 4
+            }
+            switch v {
+            case 0..<0x300, 0x3000..<0x302A, 0x3030..<0x303F, 0x3041..<0x3097, 0x30A0..<0x3100,
+                 0x4E00..<0xA000, 0xAC00..<0xD7A4, 0xFF00..<0xFFF0, 0x1F300..<0x1FB00:
+                continue
+            default:
+                return false
+            }
+        }
+        return true
     }
 
     private func encodeNormalized(_ seg: UnsafeBufferPointer<UInt8>, _ st: inout EncodeState, _ out: inout [Int]) {
@@ -227,4 +271,11 @@ public final class Tokenizer: @unchecked Sendable {
 
 extension Tokenizer {
     var bpeModelForTesting: BPEModel { bpe }
+}
+
+/// Runs `body` on the UTF-8 bytes of `s` without copying when the string is native.
+@inline(__always)
+func withUTF8<R>(_ s: String, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+    if let r = s.utf8.withContiguousStorageIfAvailable(body) { return r }
+    return Array(s.utf8).withUnsafeBufferPointer(body)
 }
