@@ -365,6 +365,13 @@ FEATURE_VARS = {
     "x": 5,
     "users": [{"name": "A", "age": 3}, {"name": "b", "age": 1}, {"name": "C", "age": 2}],
     "nested": {"a": [1, {"b": None, "f": 1.5}], "c": "中文 🦙 \"q\" \\ \n", "d": [], "e": {}, "t": True},
+    "convo": [
+        {"role": "system", "content": "sys"},
+        {"role": "user", "content": "  hi there \n"},
+        {"role": "user", "content": [{"type": "text", "text": "part one"}, {"type": "image"}, {"type": "text", "text": " part two"}]},
+        {"role": "assistant", "content": "ok", "tool_calls": None},
+    ],
+    "think": "<think>\n\nreasoning here\n</think>\n\nThe answer.",
 }
 
 FEATURES = [
@@ -473,6 +480,20 @@ FEATURES = [
     "{{ strftime_now('%Y-%m-%d %H:%M:%S %a %A %b %B %j %I %p %y %e %-d|%%') }}",
     "{% generation %}gen{% endgeneration %}",
     "{{ messages | length }} {{ add_generation_prompt }} {{ tools }} {{ documents }} {{ bos_token is defined }}",
+    # constructs common in other models' chat templates
+    "{%- for message in convo if message.role != 'system' %}{{ loop.index0 }}:{{ message.role }}{{ ' ' if not loop.last }}{%- endfor %}",
+    "{% for message in convo %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}[odd]{% endif %}{% endfor %}",
+    "{{ convo | selectattr('role', 'equalto', 'system') | list | length }} {{ (convo | length) - 1 }} {{ convo[-1]['role'] }} {{ convo | map(attribute='role') | unique | list }}",
+    "{% set loop_messages = convo[1:] %}{% for m in loop_messages %}{{ m.content | trim }}|{% endfor %}",
+    "{%- set content = convo[1].content if convo[1].content is string else '' %}[{{ content }}]{{ convo[2].content is string }}",
+    "{% for m in convo %}{% if m.content is not string %}{% for part in m.content %}{% if part.type == 'text' %}{{ part.text }}{% endif %}{% endfor %}{% else %}{{ m.content }}{% endif %};{% endfor %}",
+    "{{ think.split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') }}|{{ think.split('</think>')[-1].lstrip('\\n') }}",
+    "{%- set ns = namespace(found=false) -%}{%- for m in convo -%}{%- if m.role == 'system' -%}{%- set ns.found = true -%}{%- endif -%}{%- endfor -%}{{ ns.found }}",
+    "{% if not (false or none) %}yes{% endif %}{% if convo[0].tool_calls is defined and convo[0].tool_calls is not none %}no{% endif %}",
+    "{{ '[INST] ' + convo[1]['content'] | trim + ' [/INST]' }}",
+    "{%- for m in convo %}\n    {%- if m.role == 'user' %}\n        {{- '<u>' + m.content|string }}\n    {%- elif m.role == 'assistant' %}\n        {{- '<a>' }}\n    {%- endif %}\n{%- endfor %}\n",
+    "{{ convo[1] }} {{ convo[1] | tojson }} {{ convo[1].items() | list }}",
+    "{{ 'A' if convo else 'B' }} {{ convo[5] is defined }} {{ (convo[5] | default({})).role is defined }}",
     # errors while rendering
     "{{ raise_exception('custom failure') }}",
     "{% if x %}{{ raise_exception('x is set: ' ~ x) }}{% endif %}ok",

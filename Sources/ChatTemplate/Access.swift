@@ -82,7 +82,9 @@ enum Access {
             var out: [Int] = []
             while c > 0 ? i < end : i > end {
                 out.append(i)
-                i += c
+                let (next, overflow) = i.addingReportingOverflow(c)
+                if overflow { break }
+                i = next
             }
             return out
         }

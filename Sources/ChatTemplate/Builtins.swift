@@ -44,11 +44,15 @@ enum Builtins {
         default: throw EngineError.render("range expected 1 to 3 arguments, got \(ints.count)", args.pos)
         }
         if step == 0 { throw EngineError.render("range() arg 3 must not be zero", args.pos) }
-        let count = step > 0 ? max(0, (stop - start + step - 1) / step) : max(0, (start - stop - step - 1) / -step)
+        // Element count ceil(distance / |step|) in unsigned arithmetic, so extreme bounds cannot overflow;
+        // elements lie between start and stop, so the wrapping `start + k * step` below is exact.
+        let empty = step > 0 ? stop <= start : stop >= start
+        let distance = UInt(bitPattern: step > 0 ? stop &- start : start &- stop)
+        let count = empty ? 0 : (distance - 1) / step.magnitude + 1
         if count > 100_000 {
             throw EngineError.render("Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).", args.pos)
         }
-        return .list((0..<count).map { .int(start + $0 * step) })
+        return .list((0..<Int(count)).map { .int(start &+ $0 &* step) })
     }
 
     private static func pairs(_ v: Value) throws -> ODict {

@@ -18,7 +18,9 @@ enum Filters {
         switch name {
         case "abs":
             switch v.number {
-            case .int(let i)?: return .int(abs(i))
+            case .int(let i)?:
+                if i == .min { throw EngineError.render("integer overflow in abs()") }
+                return .int(abs(i))
             case .double(let d)?: return .double(abs(d))
             case nil:
                 if case .undefined(let hint) = v { throw EngineError.render(hint) }

@@ -247,7 +247,10 @@ final class Interpreter {
         case .neg(let x):
             let v = try eval(x, scope)
             switch v.number {
-            case .int(let i)?: return .int(-i)
+            case .int(let i)?:
+                let (r, overflow) = Int(0).subtractingReportingOverflow(i)
+                if overflow { throw EngineError.render("integer overflow in unary -") }
+                return .int(r)
             case .double(let d)?: return .double(-d)
             case nil:
                 if case .undefined(let hint) = v { throw EngineError.render(hint) }

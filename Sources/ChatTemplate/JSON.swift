@@ -187,6 +187,7 @@ struct JSONDumper {
     }
 
     private func write(_ v: Value, level: Int, into out: inout String) throws {
+        if level > Value.maxNesting { throw EngineError.render("maximum recursion depth exceeded while encoding a JSON object") }
         switch v {
         case .none: out += "null"
         case .bool(let b): out += b ? "true" : "false"

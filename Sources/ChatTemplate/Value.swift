@@ -141,8 +141,20 @@ enum Value {
         }
     }
 
+    /// Containers nested deeper than this print as `[...]` / compare unequal instead of recursing
+    /// further (a loop can build arbitrarily deep lists).
+    static let maxNesting = 200
+
     /// Python `str()` as Jinja prints it (`Undefined` prints as empty).
-    var str: String {
+    var str: String { str(depth: 0) }
+
+    private func str(depth: Int) -> String {
+        if depth > Value.maxNesting {
+            switch self {
+            case .list, .tuple, .dict, .namespace: return "[...]"
+            default: break
+            }
+        }
         switch self {
         case .undefined: return ""
         case .none: return "None"
@@ -150,27 +162,29 @@ enum Value {
         case .int(let i): return String(i)
         case .double(let d): return PyStr.floatRepr(d)
         case .string(let s): return s
-        case .list(let a): return "[" + a.map(\.repr).joined(separator: ", ") + "]"
+        case .list(let a): return "[" + a.map { $0.repr(depth: depth + 1) }.joined(separator: ", ") + "]"
         case .tuple(let a):
-            return "(" + a.map(\.repr).joined(separator: ", ") + (a.count == 1 ? ",)" : ")")
-        case .dict(let d): return Value.dictRepr(d)
-        case .namespace(let ns): return "<Namespace " + Value.dictRepr(ns.attrs) + ">"
+            return "(" + a.map { $0.repr(depth: depth + 1) }.joined(separator: ", ") + (a.count == 1 ? ",)" : ")")
+        case .dict(let d): return Value.dictRepr(d, depth)
+        case .namespace(let ns): return "<Namespace " + Value.dictRepr(ns.attrs, depth) + ">"
         case .loop(let l): return "<LoopContext \(l.index0 + 1)/\(l.items.count)>"
         case .callable(let c): return "<function \(c.name)>"
         }
     }
 
     /// Python `repr()`.
-    var repr: String {
+    var repr: String { repr(depth: 0) }
+
+    private func repr(depth: Int) -> String {
         switch self {
         case .undefined: return "Undefined"
         case .string(let s): return PyStr.repr(s)
-        default: return str
+        default: return str(depth: depth)
         }
     }
 
-    private static func dictRepr(_ d: ODict) -> String {
-        "{" + d.pairs.map { PyStr.repr($0.0) + ": " + $0.1.repr }.joined(separator: ", ") + "}"
+    private static func dictRepr(_ d: ODict, _ depth: Int) -> String {
+        "{" + d.pairs.map { PyStr.repr($0.0) + ": " + $0.1.repr(depth: depth + 1) }.joined(separator: ", ") + "}"
     }
 
     /// Numeric view (bool counts as int, as in Python).
@@ -195,16 +209,17 @@ enum Value {
     }
 
     /// Python `==`.
-    func equals(_ other: Value) -> Bool {
+    func equals(_ other: Value, depth: Int = 0) -> Bool {
+        if depth > Value.maxNesting { return false }
         switch (self, other) {
         case (.undefined, .undefined): return true
         case (.undefined, _), (_, .undefined): return false
         case (.none, .none): return true
         case (.string(let a), .string(let b)): return a.unicodeScalars.elementsEqual(b.unicodeScalars)
         case (.list(let a), .list(let b)), (.tuple(let a), .tuple(let b)):
-            return a.count == b.count && zip(a, b).allSatisfy { $0.equals($1) }
+            return a.count == b.count && zip(a, b).allSatisfy { $0.equals($1, depth: depth + 1) }
         case (.dict(let a), .dict(let b)):
-            return a.count == b.count && a.pairs.allSatisfy { k, v in b[k].map { v.equals($0) } ?? false }
+            return a.count == b.count && a.pairs.allSatisfy { k, v in b[k].map { v.equals($0, depth: depth + 1) } ?? false }
         case (.namespace(let a), .namespace(let b)): return a === b
         case (.loop(let a), .loop(let b)): return a === b
         case (.callable(let a), .callable(let b)): return a === b
@@ -233,7 +248,8 @@ enum Value {
     }
 
     /// -1 / 0 / 1 comparison for orderable values; TypeError otherwise.
-    static func threeWay(_ op: String, _ a: Value, _ b: Value) throws -> Int {
+    static func threeWay(_ op: String, _ a: Value, _ b: Value, depth: Int = 0) throws -> Int {
+        if depth > maxNesting { throw EngineError.render("maximum recursion depth exceeded in comparison") }
         if let x = a.number, let y = b.number {
             if case .int(let i) = x, case .int(let j) = y { return i < j ? -1 : (i == j ? 0 : 1) }
             let (p, q) = (x.double, y.double)
@@ -251,7 +267,7 @@ enum Value {
                 }
             }
         case (.list(let s), .list(let t)), (.tuple(let s), .tuple(let t)):
-            for (x, y) in zip(s, t) where !x.equals(y) { return try threeWay(op, x, y) }
+            for (x, y) in zip(s, t) where !x.equals(y, depth: depth + 1) { return try threeWay(op, x, y, depth: depth + 1) }
             return s.count < t.count ? -1 : (s.count == t.count ? 0 : 1)
         default:
             throw EngineError.render("'\(op)' not supported between instances of '\(a.typeName)' and '\(b.typeName)'")
@@ -330,18 +346,29 @@ extension Value {
         case ("+", .tuple(let s), .tuple(let t)): return .tuple(s + t)
         case ("+", .string, _): throw EngineError.render("can only concatenate str (not \"\(b.typeName)\") to str")
         case ("+", .list, _): throw EngineError.render("can only concatenate list (not \"\(b.typeName)\") to list")
-        case ("*", .string(let s), _) where b.asInt != nil: return .string(repeated(s, b.asInt!))
-        case ("*", _, .string(let s)) where a.asInt != nil: return .string(repeated(s, a.asInt!))
-        case ("*", .list(let s), _) where b.asInt != nil: return .list(repeatedList(s, b.asInt!))
-        case ("*", _, .list(let s)) where a.asInt != nil: return .list(repeatedList(s, a.asInt!))
+        case ("*", .string(let s), _) where b.asInt != nil: return .string(try repeated(s, b.asInt!))
+        case ("*", _, .string(let s)) where a.asInt != nil: return .string(try repeated(s, a.asInt!))
+        case ("*", .list(let s), _) where b.asInt != nil: return .list(try repeatedList(s, b.asInt!))
+        case ("*", _, .list(let s)) where a.asInt != nil: return .list(try repeatedList(s, a.asInt!))
         case ("%", .string, _): throw EngineError.render("printf-style string formatting is not supported")
         default: throw unsupported()
         }
     }
 
-    private static func repeated(_ s: String, _ n: Int) -> String { n > 0 ? String(repeating: s, count: n) : "" }
-    private static func repeatedList(_ a: [Value], _ n: Int) -> [Value] {
-        n > 0 ? Array([[Value]](repeating: a, count: n).joined()) : []
+    /// Repetition results are capped so a template cannot exhaust memory.
+    static let maxRepeatedLength = 10_000_000
+
+    private static func checkRepeat(_ count: Int, _ n: Int) throws {
+        let (total, overflow) = count.multipliedReportingOverflow(by: max(n, 0))
+        if overflow || total > maxRepeatedLength { throw EngineError.render("repetition result too large") }
+    }
+    private static func repeated(_ s: String, _ n: Int) throws -> String {
+        try checkRepeat(s.unicodeScalars.count, n)
+        return n > 0 ? String(repeating: s, count: n) : ""
+    }
+    private static func repeatedList(_ a: [Value], _ n: Int) throws -> [Value] {
+        try checkRepeat(a.count, n)
+        return n > 0 ? Array([[Value]](repeating: a, count: n).joined()) : []
     }
 
     private static func numeric(_ op: String, _ x: Number, _ y: Number) throws -> Value {
@@ -359,10 +386,12 @@ extension Value {
                 return .double(Double(i) / Double(j))
             case "//":
                 if j == 0 { throw EngineError.render("integer division or modulo by zero") }
+                if j == -1 { return try checked(Int(0).subtractingReportingOverflow(i)) }
                 let q = i / j
                 return .int((i % j != 0 && ((i < 0) != (j < 0))) ? q - 1 : q)
             case "%":
                 if j == 0 { throw EngineError.render("integer division or modulo by zero") }
+                if j == -1 { return .int(0) }
                 let r = i % j
                 return .int((r != 0 && ((r < 0) != (j < 0))) ? r + j : r)
             case "**":

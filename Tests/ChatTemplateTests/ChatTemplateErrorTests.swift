@@ -104,6 +104,30 @@ import Testing
         #expect(try ChatTemplate("{{ \(ok) }}").render(messages: [], addGenerationPrompt: false, bosToken: nil, eosToken: nil) == "7")
     }
 
+    /// Python has big integers and MemoryError; here those cases must be errors, not traps.
+    @Test func hostileArithmeticThrowsInsteadOfTrapping() throws {
+        for source in [
+            "{{ -(-9223372036854775807 - 1) }}",
+            "{{ (-9223372036854775807 - 1) // -1 }}",
+            "{{ (-9223372036854775807 - 1) | abs }}",
+            "{{ 9223372036854775807 + 1 }}",
+            "{{ 3 ** 100 }}",
+            "{{ range(-9223372036854775807, 9223372036854775807) | length }}",
+            "{{ 'ab' * 100000000000 }}",
+            "{{ [1, 2] * 9223372036854775807 }}",
+            "{% set ns = namespace(x=[]) %}{% for i in range(1000) %}{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x | tojson }}",
+        ] {
+            #expect(renderError(source)?.kind == .render, "\(source)")
+        }
+        // Results that stay in range are still exact.
+        let t = try ChatTemplate(
+            "{{ (-9223372036854775807 - 1) % -1 }} {{ [1, 2, 3][::-9223372036854775807] }} {{ range(5, -9223372036854775807, -9223372036854775807) | list }}")
+        #expect(try t.render(messages: [], addGenerationPrompt: false, bosToken: nil, eosToken: nil) == "0 [3] [5, -9223372036854775802]")
+        let deep = try ChatTemplate(
+            "{% set ns = namespace(x=[]) %}{% for i in range(1000) %}{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x | length }}{{ (ns.x | string)[:3] }}")
+        #expect(try deep.render(messages: [], addGenerationPrompt: false, bosToken: nil, eosToken: nil) == "1[[[")
+    }
+
     /// Mangled templates must throw, never crash (no traps on untrusted input).
     @Test func mutatedTemplatesNeverCrash() throws {
         var rng = SplitMix64(seed: 0x5EED)
