@@ -6,7 +6,7 @@ import Foundation
 public enum Vec {
     public typealias V = SIMD16<Float>
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
         var acc0 = V(), acc1 = V()
         var i = 0
@@ -21,10 +21,10 @@ public enum Vec {
         return s
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func sumOfSquares(_ a: UnsafePointer<Float>, _ n: Int) -> Float { dot(a, a, n) }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func sum(_ a: UnsafePointer<Float>, _ n: Int) -> Float {
         var acc = V()
         var i = 0
@@ -35,7 +35,7 @@ public enum Vec {
     }
 
     /// y += alpha · x
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
         var i = 0
         let va = V(repeating: alpha)
@@ -44,14 +44,14 @@ public enum Vec {
     }
 
     /// y += x
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func add(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
         var i = 0
         while i + 16 <= n { store(load(y + i) + load(x + i), y + i); i += 16 }
         while i < n { y[i] += x[i]; i += 1 }
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func scale(_ x: UnsafeMutablePointer<Float>, _ s: Float, _ n: Int) {
         var i = 0
         let vs = V(repeating: s)
@@ -61,7 +61,7 @@ public enum Vec {
 
     /// out = x / sqrt(mean(x²) + eps) · w  (Llama/Qwen RMSNorm). Returns the inverse RMS
     /// (the backward pass needs it).
-    @discardableResult @inline(__always)
+    @discardableResult @inlinable @inline(__always)
     public static func rmsNorm(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ eps: Float,
                                _ out: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
         let inv = 1 / (sumOfSquares(x, n) / Float(n) + eps).squareRoot()
@@ -74,7 +74,7 @@ public enum Vec {
 
     /// In-place numerically stable softmax; returns the sum of exponentials (after max shift).
     @discardableResult
-    public static func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
+    @inlinable public static func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
         guard n > 0 else { return 0 }
         var m = -Float.infinity
         for i in 0..<n where x[i] > m { m = x[i] }
@@ -87,7 +87,7 @@ public enum Vec {
     }
 
     /// out = silu(g) · u, silu(g) = g · sigmoid(g)   (SwiGLU)
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func siluMul(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
         for i in 0..<n {
             let x = g[i]
@@ -95,13 +95,13 @@ public enum Vec {
         }
     }
 
-    @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> V {
+    @inlinable @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> V {
         UnsafeRawPointer(p).loadUnaligned(as: V.self)
     }
-    @inline(__always) public static func load(_ p: UnsafeMutablePointer<Float>) -> V {
+    @inlinable @inline(__always) public static func load(_ p: UnsafeMutablePointer<Float>) -> V {
         UnsafeRawPointer(p).loadUnaligned(as: V.self)
     }
-    @inline(__always) public static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) {
+    @inlinable @inline(__always) public static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
     }
 }

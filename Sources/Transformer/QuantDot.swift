@@ -41,8 +41,8 @@ enum QuantDot {
             let d = Float(p.loadUnaligned(as: Float16.self))
             let m = Float(p.loadUnaligned(fromByteOffset: 2, as: Float16.self))
             let bytes = p.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
-            let lo = F16(SIMD16<Int32>(truncatingIfNeeded: bytes & 0x0F))
-            let hi = F16(SIMD16<Int32>(truncatingIfNeeded: bytes &>> 4))
+            let lo = Widen.float(bytes & 0x0F)
+            let hi = Widen.float(bytes &>> 4)
             let xb = x + b * 32
             var acc = lo * Vec.load(xb)
             acc.addProduct(hi, Vec.load(xb + 16))
@@ -64,8 +64,8 @@ enum QuantDot {
             let q0 = p.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int8>.self)
             let q1 = p.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self)
             let xb = x + b * 32
-            var acc = F16(SIMD16<Int32>(truncatingIfNeeded: q0)) * Vec.load(xb)
-            acc.addProduct(F16(SIMD16<Int32>(truncatingIfNeeded: q1)), Vec.load(xb + 16))
+            var acc = Widen.float(q0) * Vec.load(xb)
+            acc.addProduct(Widen.float(q1), Vec.load(xb + 16))
             total.addProduct(F16(repeating: d), acc)
             p += 34
         }
