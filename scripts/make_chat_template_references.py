@@ -494,6 +494,11 @@ FEATURES = [
     "{%- for m in convo %}\n    {%- if m.role == 'user' %}\n        {{- '<u>' + m.content|string }}\n    {%- elif m.role == 'assistant' %}\n        {{- '<a>' }}\n    {%- endif %}\n{%- endfor %}\n",
     "{{ convo[1] }} {{ convo[1] | tojson }} {{ convo[1].items() | list }}",
     "{{ 'A' if convo else 'B' }} {{ convo[5] is defined }} {{ (convo[5] | default({})).role is defined }}",
+    # printf-style formatting
+    "{{ '%s and %s' % ('a', 1) }}|{{ '%d%%' % 42 }}|{{ '%5.2f|%-6s|%06.1f|%+d|%x|%X|%#o' % (3.14159, 'ab', -2.5, 7, 255, 255, 8) }}|{{ '%r %s' % ('q', none) }}|{{ '%(a)s-%(b)d' % d }}|{{ '%.3s' % 'abcdef' }}|{{ '%c%c' % (65, 'z') }}|{{ '%e|%g' % (12345.678, 0.0001) }}",
+    "{{ 'Hi %s, you are %d' | format('Ann', 3) }}|{{ '%s' | format([1, 2]) }}|{{ '%(x)s!' | format(x='kw') }}|{{ '%i' % 2.9 }}",
+    "{{ '%s %s' % ('only one',) }}",
+    "{{ '%d' % 'x' }}",
     # errors while rendering
     "{{ raise_exception('custom failure') }}",
     "{% if x %}{{ raise_exception('x is set: ' ~ x) }}{% endif %}ok",

@@ -3,7 +3,7 @@ import Foundation
 /// Jinja filters (`x | trim`, `x | tojson`, ...), with transformers' `tojson` override.
 enum Filters {
     static let names: Set<String> = [
-        "abs", "attr", "capitalize", "count", "d", "default", "dictsort", "e", "escape", "first", "float",
+        "abs", "attr", "capitalize", "count", "d", "default", "dictsort", "e", "escape", "first", "float", "format",
         "indent", "int", "items", "join", "last", "length", "list", "lower", "map", "max", "min", "reject",
         "rejectattr", "replace", "reverse", "round", "safe", "select", "selectattr", "sort", "string", "sum",
         "title", "tojson", "trim", "unique", "upper", "wordcount",
@@ -89,6 +89,11 @@ enum Filters {
                     .map { .double($0) } ?? def
             default: return def
             }
+        case "format":
+            // Jinja: `value % (kwargs or args)`.
+            let operand: Value =
+                args.keyword.isEmpty ? .tuple(args.positional) : .dict(ODict(args.keyword))
+            return .string(try PercentFormat.format(v.str, operand))
         case "indent":
             return .string(try indent(v.str, args))
         case "int":

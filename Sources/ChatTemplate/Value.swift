@@ -350,7 +350,7 @@ extension Value {
         case ("*", _, .string(let s)) where a.asInt != nil: return .string(try repeated(s, a.asInt!))
         case ("*", .list(let s), _) where b.asInt != nil: return .list(try repeatedList(s, b.asInt!))
         case ("*", _, .list(let s)) where a.asInt != nil: return .list(try repeatedList(s, a.asInt!))
-        case ("%", .string, _): throw EngineError.render("printf-style string formatting is not supported")
+        case ("%", .string(let f), _): return .string(try PercentFormat.format(f, b))
         default: throw unsupported()
         }
     }
