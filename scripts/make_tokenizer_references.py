@@ -45,6 +45,9 @@ LLAMA3_CHAT_TEMPLATE = (
 QWEN25_CHAT_TEMPLATE = json.loads(r'''"{%- if tools %}\n    {{- '<|im_start|>system\\n' }}\n    {%- if messages[0]['role'] == 'system' %}\n        {{- messages[0]['content'] }}\n    {%- else %}\n        {{- 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.' }}\n    {%- endif %}\n    {{- \"\\n\\n# Tools\\n\\nYou may call one or more functions to assist with the user query.\\n\\nYou are provided with function signatures within <tools></tools> XML tags:\\n<tools>\" }}\n    {%- for tool in tools %}\n        {{- \"\\n\" }}\n        {{- tool | tojson }}\n    {%- endfor %}\n    {{- \"\\n</tools>\\n\\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\\n<tool_call>\\n{\\\"name\\\": <function-name>, \\\"arguments\\\": <args-json-object>}\\n</tool_call><|im_end|>\\n\" }}\n{%- else %}\n    {%- if messages[0]['role'] == 'system' %}\n        {{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}\n    {%- else %}\n        {{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}\n    {%- endif %}\n{%- endif %}\n{%- for message in messages %}\n    {%- if (message.role == \"user\") or (message.role == \"system\" and not loop.first) or (message.role == \"assistant\" and not message.tool_calls) %}\n        {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}\n    {%- elif message.role == \"assistant\" %}\n        {{- '<|im_start|>' + message.role }}\n        {%- if message.content %}\n            {{- '\\n' + message.content }}\n        {%- endif %}\n        {%- for tool_call in message.tool_calls %}\n            {%- if tool_call.function is defined %}\n                {%- set tool_call = tool_call.function %}\n            {%- endif %}\n            {{- '\\n<tool_call>\\n{\"name\": \"' }}\n            {{- tool_call.name }}\n            {{- '\", \"arguments\": ' }}\n            {{- tool_call.arguments | tojson }}\n            {{- '}\\n</tool_call>' }}\n        {%- endfor %}\n        {{- '<|im_end|>\\n' }}\n    {%- elif message.role == \"tool\" %}\n        {%- if (loop.index0 == 0) or (messages[loop.index0 - 1].role != \"tool\") %}\n            {{- '<|im_start|>user' }}\n        {%- endif %}\n        {{- '\\n<tool_response>\\n' }}\n        {{- message.content }}\n        {{- '\\n</tool_response>' }}\n        {%- if loop.last or (messages[loop.index0 + 1].role != \"tool\") %}\n            {{- '<|im_end|>\\n' }}\n        {%- endif %}\n    {%- endif %}\n{%- endfor %}\n{%- if add_generation_prompt %}\n    {{- '<|im_start|>assistant\\n' }}\n{%- endif %}\n"''')
 
 
+# DeepSeek-R1-Distill-Qwen's chat template (tokenizer_config.json of the distilled models).
+R1_DISTILL_QWEN_CHAT_TEMPLATE = r"""{% if not add_generation_prompt is defined %}{% set add_generation_prompt = false %}{% endif %}{% set ns = namespace(is_first=false, is_tool=false, is_output_first=true, system_prompt='') %}{%- for message in messages %}{%- if message['role'] == 'system' %}{% set ns.system_prompt = message['content'] %}{%- endif %}{%- endfor %}{{bos_token}}{{ns.system_prompt}}{%- for message in messages %}{%- if message['role'] == 'user' %}{%- set ns.is_tool = false -%}{{'<｜User｜>' + message['content']}}{%- endif %}{%- if message['role'] == 'assistant' and message['content'] is none %}{%- set ns.is_tool = false -%}{%- for tool in message['tool_calls']%}{%- if not ns.is_first %}{{'<｜Assistant｜><｜tool▁calls▁begin｜><｜tool▁call▁begin｜>' + tool['type'] + '<｜tool▁sep｜>' + tool['function']['name'] + '\n' + '```json' + '\n' + tool['function']['arguments'] + '\n' + '```' + '<｜tool▁call▁end｜>'}}{%- set ns.is_first = true -%}{%- else %}{{'\n' + '<｜tool▁call▁begin｜>' + tool['type'] + '<｜tool▁sep｜>' + tool['function']['name'] + '\n' + '```json' + '\n' + tool['function']['arguments'] + '\n' + '```' + '<｜tool▁call▁end｜>'}}{{'<｜tool▁calls▁end｜><｜end▁of▁sentence｜>'}}{%- endif %}{%- endfor %}{%- endif %}{%- if message['role'] == 'assistant' and message['content'] is not none %}{%- if ns.is_tool %}{{'<｜tool▁outputs▁end｜>' + message['content'] + '<｜end▁of▁sentence｜>'}}{%- set ns.is_tool = false -%}{%- else %}{% set content = message['content'] %}{% if '</think>' in content %}{% set content = content.split('</think>')[-1] %}{% endif %}{{'<｜Assistant｜>' + content + '<｜end▁of▁sentence｜>'}}{%- endif %}{%- endif %}{%- if message['role'] == 'tool' %}{%- set ns.is_tool = true -%}{%- if ns.is_output_first %}{{'<｜tool▁outputs▁begin｜><｜tool▁output▁begin｜>' + message['content'] + '<｜tool▁output▁end｜>'}}{%- set ns.is_output_first = false %}{%- else %}{{'\n<｜tool▁output▁begin｜>' + message['content'] + '<｜tool▁output▁end｜>'}}{%- endif %}{%- endif %}{%- endfor -%}{% if ns.is_tool %}{{'<｜tool▁outputs▁end｜>'}}{% endif %}{% if add_generation_prompt and not ns.is_tool %}{{'<｜Assistant｜><think>\n'}}{% endif %}"""
+
 # ---------------------------------------------------------------------------------------------
 # Training text, written for this project.
 
@@ -456,6 +459,43 @@ def qwen2_tokenizer():
     return tok, path
 
 
+def tiny_deepseek_r1():
+    tok = Tokenizer(models.BPE(unk_token=None, fuse_unk=False, byte_fallback=False))
+    tok.normalizer = normalizers.Sequence([])
+    tok.pre_tokenizer = PRE_TOKENIZERS["deepseek3"]
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=TINY_VOCAB, min_frequency=2, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), special_tokens=[])
+    tok.train_from_iterator(training_corpus(), trainer=trainer)
+    bos, eos, pad = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜▁pad▁｜>"
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in [eos, bos, pad]])
+    tok.add_tokens([AddedToken(t, special=False, normalized=False)
+                    for t in ["<｜User｜>", "<｜Assistant｜>", "<think>", "</think>"]])
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tok.token_to_id(bos))])
+    cfg = {"add_bos_token": True, "add_eos_token": False, "bos_token": bos, "eos_token": eos, "pad_token": pad,
+           "clean_up_tokenization_spaces": False, "legacy": True, "model_max_length": 16384,
+           "tokenizer_class": "LlamaTokenizerFast", "chat_template": R1_DISTILL_QWEN_CHAT_TEMPLATE}
+    return "tiny-deepseek-r1", tok, cfg
+
+
+ADDED_FLAG_CASES = [
+    "a <mask> b", "a<mask>b", "a   <mask>", "\n\t<mask>", "<mask><mask>", " <mask> <mask> ",
+    "[SEP]  next", "[SEP]\n\nnext", "x[SEP]y", "[SEP] [SEP] ",
+    "hello world", "say hello there", "xhello", "hellox", "hello", " hello ", "hello\nhello\thello",
+    "a <both> b", "a<both>b", "  <both>  ", "<both><both>", "hello <mask> [SEP] <both> hello",
+]
+
+
+def tiny_added_flags():
+    tok = Tokenizer.from_file(os.path.join(FIX, "tiny-qwen2", "tokenizer.json"))
+    tok.add_special_tokens([AddedToken("<mask>", special=True, lstrip=True, normalized=False),
+                            AddedToken("[SEP]", special=True, rstrip=True, normalized=False)])
+    tok.add_tokens([AddedToken("hello", special=False, single_word=True, normalized=False),
+                    AddedToken("<both>", special=False, lstrip=True, rstrip=True, normalized=False)])
+    return "tiny-added-flags", tok, None
+
+
 def make_refs():
     os.makedirs(REF, exist_ok=True)
     write_json(os.path.join(REF, "strings.json"), {
@@ -473,6 +513,19 @@ def make_refs():
         tok = Tokenizer.from_file(os.path.join(FIX, name, "tokenizer.json"))
         write_json(os.path.join(REF, name + ".json"), {
             "tokenizer": f"Tests/Fixtures/{name}", "cases": encode_refs(tok, CASES, True)}, ascii=True)
+
+    # Tiny DeepSeek-R1-Distill-style tokenizer (DeepSeek-V3 pre-tokenizer, full-width-bar added
+    # tokens that are not byte-level strings, BOS template) and added-token flags.
+    for name, tok, cfg in [tiny_deepseek_r1(), tiny_added_flags()]:
+        d = os.path.join(REF, name)
+        write_json(os.path.join(d, "tokenizer.json"), json.loads(tok.to_str()))
+        if cfg is not None:
+            write_json(os.path.join(d, "tokenizer_config.json"), cfg)
+        texts = CASES + ADDED_FLAG_CASES if name == "tiny-added-flags" else CASES
+        write_json(os.path.join(REF, name + ".json"), {
+            "tokenizer": f"Tests/Fixtures/tokenizer/{name}", "extra_strings": texts[len(CASES):],
+            "cases": encode_refs(tok, texts, True)}, ascii=True)
+        print(f"{name}: vocab size {tok.get_vocab_size()}")
 
     # SmolLM2 from the GGUF file.
     gguf_path = os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf")

@@ -52,6 +52,48 @@ import Testing
         #expect(tok.token(tok.encode(" the")[0]) == "Ġthe")
     }
 
+    /// DeepSeek-V3 pre-tokenizer, added tokens that are not byte-level strings ("<｜User｜>"),
+    /// BOS from the post-processor and add_bos_token without doubling it.
+    @Test func tinyDeepSeekR1MatchesHF() throws {
+        let tok = try Tokenizer.load(directory: Fixture.path("tokenizer/tiny-deepseek-r1"))
+        let cases = try ReferenceCase.load("tokenizer/tiny-deepseek-r1.json")
+        #expect(expectMatches(tok, cases, name: "tiny-deepseek-r1") == 0)
+        expectStreamMatches(tok, cases, name: "tiny-deepseek-r1")
+        let bos = try #require(tok.tokenId("<｜begin▁of▁sentence｜>"))
+        let eos = try #require(tok.tokenId("<｜end▁of▁sentence｜>"))
+        #expect(tok.bosTokenId == bos && tok.eosTokenId == eos)
+        #expect(tok.encode("x", addSpecialTokens: true).first == bos)
+        #expect(tok.encode("x", addSpecialTokens: true).filter { $0 == bos }.count == 1)
+        #expect(tok.endOfTurnTokenIds == [eos])
+        let user = try #require(tok.tokenId("<｜User｜>"))
+        #expect(tok.decode([user, eos]) == "<｜User｜><｜end▁of▁sentence｜>")
+        #expect(tok.chatTemplate?.contains("<｜Assistant｜><think>") == true)
+    }
+
+    /// lstrip / rstrip / single_word added tokens, as HF matches them.
+    @Test func addedTokenFlagsMatchHF() throws {
+        let tok = try Tokenizer.load(tokenizerJSON: Fixture.path("tokenizer/tiny-added-flags/tokenizer.json"))
+        let cases = try ReferenceCase.load("tokenizer/tiny-added-flags.json")
+        #expect(expectMatches(tok, cases, name: "tiny-added-flags") == 0)
+    }
+
+    /// Concurrent encodes share the word cache; results equal the sequential ones.
+    @Test func concurrentEncodes() async throws {
+        let tok = try Tokenizer.load(tokenizerJSON: Fixture.path("tokenizer/qwen2/tokenizer.json"))
+        let cases = try ReferenceCase.load("tokenizer/qwen2.json")
+        let results = await withTaskGroup(of: Int.self) { group in
+            for k in 0..<4 {
+                group.addTask {
+                    var bad = 0
+                    for c in (k % 2 == 0 ? cases : cases.reversed()) where tok.encode(c.text) != c.ids { bad += 1 }
+                    return bad
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(results == 0)
+    }
+
     @Test func loadsFromDirectory() throws {
         let tok = try Tokenizer.load(directory: Fixture.path("tiny-qwen2"))
         #expect(tok.eosToken == "<|im_end|>")

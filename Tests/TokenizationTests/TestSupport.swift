@@ -28,8 +28,9 @@ struct ReferenceCase {
     var decodedSkipSpecial: String
 
     static func load(_ relative: String) throws -> [ReferenceCase] {
-        let strings = try Fixture.strings()
-        let rows = try #require(try Fixture.json(relative)["cases"] as? [[String: Any]])
+        let file = try Fixture.json(relative)
+        let strings = try Fixture.strings() + (file["extra_strings"] as? [String] ?? [])
+        let rows = try #require(file["cases"] as? [[String: Any]])
         try #require(rows.count == strings.count, "\(relative): \(rows.count) cases for \(strings.count) strings")
         return try zip(strings, rows).map { text, row in
             ReferenceCase(text: text,
