@@ -7,8 +7,9 @@ struct TokenizerDefinition {
     var source: String
     /// id → token (byte-level form for BPE tokens); nil for unused ids.
     var tokens: [String?]
-    /// Merges in rank order; their prefix for error messages (e.g. "model.merges").
+    /// Merges in rank order (rank = index).
     var merges: [(String, String)]
+    /// Where the merges came from, for error messages (e.g. "model.merges").
     var mergesKey = "merges"
     var addedTokens: [AddedTokenSpec] = []
     var splitRules: [SplitRule]
