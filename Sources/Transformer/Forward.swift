@@ -8,7 +8,10 @@ import ModelFiles
 public final class Forward: @unchecked Sendable {
     public let weights: ModelWeights
     public let rope: RoPE
-    let scratch = Scratch()
+    /// Scratch buffers are taken from a pool per call, so one model can serve concurrent
+    /// forward passes (each with its own cache) without sharing intermediate buffers.
+    private var pool: [Scratch] = []
+    private let poolLock = NSLock()
 
     public init(weights: ModelWeights) {
         self.weights = weights
@@ -26,6 +29,14 @@ public final class Forward: @unchecked Sendable {
     /// Runs `tokens` at positions cache.count…; returns logits [n × vocab] (`.all`) or
     /// [vocab] for the last token (`.last`).
     public func callAsFunction(_ tokens: [Int], cache: KVCache, logits which: Logits = .last) throws -> [Float] {
+        poolLock.lock()
+        let scratch = pool.popLast() ?? Scratch()
+        poolLock.unlock()
+        defer { poolLock.lock(); pool.append(scratch); poolLock.unlock() }
+        return try run(tokens, cache: cache, logits: which, scratch: scratch)
+    }
+
+    private func run(_ tokens: [Int], cache: KVCache, logits which: Logits, scratch: Scratch) throws -> [Float] {
         let c = config
         let n = tokens.count
         guard n > 0 else { return [] }
@@ -66,7 +77,7 @@ public final class Forward: @unchecked Sendable {
                     RoPE.rotate(kc + i * kvw, heads: nkv, headDim: hd, cp.baseAddress! + i * half, sp.baseAddress! + i * half)
                 }
             } }
-            attention(q: q, keys: cache.keys[li], values: cache.values[li], out: att, n: n, p0: p0, total: total)
+            attention(q: q, keys: cache.keys[li], values: cache.values[li], out: att, n: n, p0: p0, total: total, scratch: scratch)
             L.o.forward(att, m: n, h, scratch: scratch)
             Vec.add(h, x, n * d)
 
@@ -99,7 +110,7 @@ public final class Forward: @unchecked Sendable {
     /// Per head: S = Q Kᵀ / √hd (sgemm), causal softmax per row, O = P V (sgemm).
     private func attention(q: UnsafeMutablePointer<Float>, keys: UnsafeMutablePointer<Float>,
                            values: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
-                           n: Int, p0: Int, total: Int) {
+                           n: Int, p0: Int, total: Int, scratch: Scratch) {
         let c = config
         let hd = c.headDim, nh = c.numHeads, nkv = c.numKVHeads
         let qw = nh * hd, kvw = nkv * hd, group = nh / nkv

@@ -36,44 +36,61 @@ extension LanguageModel {
         let t0 = Date()
         var logits = maxNewTokens > 0 ? try forward(promptIds, cache: cache) : []
         let t1 = Date()
-        loop: while out.count < maxNewTokens {
+        // Text already handed to `onText`. With stop strings, a tail that could start one is
+        // held back until it is known not to, so nothing after a stop string is ever streamed.
+        var emitted = 0
+        func emit(upTo end: Int) -> Bool {
+            guard end > emitted, let onText else { emitted = max(emitted, end); return true }
+            let piece = String(text.dropFirst(emitted).prefix(end - emitted))
+            emitted = end
+            return onText(piece)
+        }
+        while out.count < maxNewTokens {
             let next = sampler.next(&logits, history: history)
             if stopIds.contains(next) { stop = .endOfTurn; break }
             out.append(next); history.append(next)
-            var piece = stream.push(next)
-            text += piece
-            if !stopStrings.isEmpty, let (cut, _) = firstStop(in: text, stopStrings) {
-                // Emit only what precedes the stop string.
-                let emitted = text.count - piece.count
-                piece = String(text.prefix(cut).dropFirst(emitted))
-                text = String(text.prefix(cut))
-                if !piece.isEmpty { _ = onText?(piece) }
-                stop = .stopString
-                break loop
-            }
-            if !piece.isEmpty, let onText, !onText(piece) { break }
+            text += stream.push(next)
+            if !stopStrings.isEmpty {
+                if let cut = firstStop(in: text, stopStrings) {
+                    text = String(text.prefix(cut))
+                    stop = .stopString
+                    break
+                }
+                if !emit(upTo: text.count - heldBack(text, stopStrings)) { break }
+            } else if !emit(upTo: text.count) { break }
             if out.count == maxNewTokens { break }
             logits = try forward([next], cache: cache)
         }
-        if stop != .stopString {
-            let rest = stream.flush()
-            if !rest.isEmpty { text += rest; _ = onText?(rest) }
-        }
+        if stop != .stopString { text += stream.flush() }
+        _ = emit(upTo: text.count)
         let t2 = Date()
         return GenerationResult(ids: out, text: text, stop: stop, promptTokens: promptIds.count,
                                 promptSeconds: t1.timeIntervalSince(t0), decodeSeconds: t2.timeIntervalSince(t1))
     }
 
     /// Character offset of the earliest stop string in `text`.
-    private func firstStop(in text: String, _ stops: [String]) -> (Int, String)? {
-        var best: (Int, String)? = nil
+    private func firstStop(in text: String, _ stops: [String]) -> Int? {
+        var best: Int? = nil
         for s in stops where !s.isEmpty {
             if let r = text.range(of: s) {
                 let off = text.distance(from: text.startIndex, to: r.lowerBound)
-                if best == nil || off < best!.0 { best = (off, s) }
+                best = min(best ?? off, off)
             }
         }
         return best
+    }
+
+    /// Length of the longest tail of `text` that is a proper prefix of a stop string.
+    private func heldBack(_ text: String, _ stops: [String]) -> Int {
+        var held = 0
+        for s in stops {
+            var k = min(s.count - 1, text.count)
+            while k > held {
+                if text.hasSuffix(String(s.prefix(k))) { held = k; break }
+                k -= 1
+            }
+        }
+        return held
     }
 
     /// Mean negative log-likelihood per predicted token of `ids` (positions 1…n-1 predicted
