@@ -55,6 +55,8 @@ let package = Package(
         .testTarget(name: "TransformerTests", dependencies: ["Transformer"], swiftSettings: cpu),
         .testTarget(name: "PlotTests", dependencies: ["Plot"], swiftSettings: cpu),
         .testTarget(name: "RecordTests", dependencies: ["Record"], swiftSettings: cpu),
+        // Drives the built `tunelab` binary as a user (and a crash) would.
+        .testTarget(name: "TuneLabCLITests", dependencies: ["tunelab", "Record"], swiftSettings: cpu),
     ],
     swiftLanguageModes: [.v5]
 )

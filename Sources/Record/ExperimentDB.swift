@@ -45,6 +45,9 @@ public final class ExperimentDB: @unchecked Sendable {
     }
 
     /// First column of the first row of `sql`, as text (for tests and diagnostics).
+    /// SQLite's `PRAGMA integrity_check`: "ok" for a healthy file.
+    public func integrityCheck() throws -> String { try scalar("PRAGMA integrity_check") ?? "" }
+
     func scalar(_ sql: String) throws -> String? {
         try withDB { db in try db.query(sql) { $0.text(0) }.first ?? nil }
     }

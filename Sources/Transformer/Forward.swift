@@ -15,7 +15,7 @@ public final class Forward: @unchecked Sendable {
 
     public init(weights: ModelWeights) {
         self.weights = weights
-        rope = RoPE(config: weights.config)
+        rope = RoPE(config: weights.config, freqFactors: weights.ropeFreqFactors)
     }
 
     public var config: ModelConfig { weights.config }

@@ -8,7 +8,9 @@ public struct RoPE: Sendable {
     public let headDim: Int
     public let invFreq: [Float]
 
-    public init(config: ModelConfig) {
+    /// `freqFactors`: llama.cpp stores Llama-3 frequency scaling in GGUF files as a
+    /// `rope_freqs.weight` tensor (one divisor per frequency) instead of config keys.
+    public init(config: ModelConfig, freqFactors: [Float]? = nil) {
         headDim = config.headDim
         let half = headDim / 2
         let base = Float(config.ropeTheta)
@@ -24,6 +26,9 @@ public struct RoPE: Sendable {
                 let smooth = (old / wavelen - Float(s.lowFreqFactor)) / Float(s.highFreqFactor - s.lowFreqFactor)
                 return (1 - smooth) * freq / factor + smooth * freq
             }
+        }
+        if let ff = freqFactors, ff.count == f.count {
+            f = zip(f, ff).map { $0 / $1 }
         }
         invFreq = f
     }

@@ -17,6 +17,8 @@ public final class ModelWeights: @unchecked Sendable {
     public var layers: [LayerWeights]
     public let finalNorm: [Float]
     public let lmHead: Linear             // the embedding itself when tied
+    /// Per-frequency RoPE divisors from a GGUF `rope_freqs.weight` tensor, if present.
+    public var ropeFreqFactors: [Float]? = nil
     private let files: [AnyObject]
 
     init(config: ModelConfig, embedding: Linear, layers: [LayerWeights], finalNorm: [Float], lmHead: Linear, files: [AnyObject]) {
@@ -34,7 +36,9 @@ public final class ModelWeights: @unchecked Sendable {
         }
         let emb = embedding.materialized()
         let head = lmHead === embedding ? emb : lmHead.materialized()
-        return ModelWeights(config: config, embedding: emb, layers: ls, finalNorm: finalNorm, lmHead: head, files: files)
+        let m = ModelWeights(config: config, embedding: emb, layers: ls, finalNorm: finalNorm, lmHead: head, files: files)
+        m.ropeFreqFactors = ropeFreqFactors
+        return m
     }
 
     /// Bytes of weight data the model reads (its quantised size).
@@ -120,9 +124,13 @@ public final class ModelWeights: @unchecked Sendable {
         } else {
             head = emb
         }
-        return ModelWeights(config: c, embedding: emb, layers: layers,
-                            finalNorm: try vector(name("model.norm.weight", "output_norm.weight"), d),
-                            lmHead: head, files: [source.owner])
+        let m = ModelWeights(config: c, embedding: emb, layers: layers,
+                             finalNorm: try vector(name("model.norm.weight", "output_norm.weight"), d),
+                             lmHead: head, files: [source.owner])
+        if ggufNames, try source.lookup("rope_freqs.weight") != nil {
+            m.ropeFreqFactors = try vector("rope_freqs.weight", hd / 2)
+        }
+        return m
     }
 
     /// Inverse of llama.cpp's `permute`: within each head, GGUF row 2j+s holds HF row s·(hd/2)+j.
