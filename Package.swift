@@ -35,6 +35,10 @@ let package = Package(
         .target(name: "ChatTemplate", swiftSettings: cpu),
         // Llama / Qwen2 forward pass, KV cache, sampling, generation.
         .target(name: "Transformer", dependencies: ["Kernels", "ModelFiles", "Tokenization", "ChatTemplate"], swiftSettings: fast),
+        // Training data: loaders, prompt templates, loss masks, packing, splits.
+        .target(name: "Dataset", dependencies: ["Tokenization"], swiftSettings: cpu),
+        // LoRA fine-tuning: backward pass, AdamW, schedules, checkpoints.
+        .target(name: "Training", dependencies: ["Kernels", "ModelFiles", "Transformer", "Dataset"], swiftSettings: fast),
         // PNG line charts with a built-in bitmap font.
         .target(name: "Plot", dependencies: ["CPNG"], swiftSettings: cpu),
         // SQLite experiment record.
@@ -53,6 +57,8 @@ let package = Package(
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], swiftSettings: cpu),
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate"], swiftSettings: cpu),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer"], swiftSettings: cpu),
+        .testTarget(name: "DatasetTests", dependencies: ["Dataset"], swiftSettings: cpu),
+        .testTarget(name: "TrainingTests", dependencies: ["Training"], swiftSettings: cpu),
         .testTarget(name: "PlotTests", dependencies: ["Plot"], swiftSettings: cpu),
         .testTarget(name: "RecordTests", dependencies: ["Record"], swiftSettings: cpu),
         // Drives the built `tunelab` binary as a user (and a crash) would.

@@ -1,0 +1,1 @@
+// Dataset module: training data loading and formatting (see Package.swift).

@@ -1,0 +1,1 @@
+// Training module: LoRA fine-tuning (see Package.swift).
