@@ -1,1 +1,0 @@
-// Dataset module: training data loading and formatting (see Package.swift).

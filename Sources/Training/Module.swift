@@ -1,1 +1,0 @@
-// Training module: LoRA fine-tuning (see Package.swift).
