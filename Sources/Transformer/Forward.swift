@@ -26,6 +26,9 @@ public final class Forward: @unchecked Sendable {
 
     public enum Logits { case last, all }
 
+    /// Queries per attention block in a prompt pass.
+    static let queryBlock = 128
+
     /// Runs `tokens` at positions cache.count…; returns logits [n × vocab] (`.all`) or
     /// [vocab] for the last token (`.last`).
     public func callAsFunction(_ tokens: [Int], cache: KVCache, logits which: Logits = .last) throws -> [Float] {
@@ -115,21 +118,29 @@ public final class Forward: @unchecked Sendable {
         let hd = c.headDim, nh = c.numHeads, nkv = c.numKVHeads
         let qw = nh * hd, kvw = nkv * hd, group = nh / nkv
         let scale = 1 / Float(hd).squareRoot()
-        let s = scratch.buffer(.scores, n * total)
+        let s = scratch.buffer(.scores, min(n, Forward.queryBlock) * total)
         for head in 0..<nh {
             let kvh = head / group
-            BLAS.gemm(transB: true, m: n, n: total, k: hd, alpha: scale, a: q + head * hd, lda: qw,
-                      b: keys + kvh * hd, ldb: kvw, c: s, ldc: total)
-            Parallel.forEachRange(n, minPerWorker: 32) { r in
-                for i in r {
-                    let row = s + i * total
-                    let visible = p0 + i + 1
-                    Vec.softmax(row, visible)
-                    for j in visible..<total { row[j] = 0 }
+            // Query blocks see only keys up to their last position: the causal upper
+            // triangle is never computed (half the attention FLOPs on a long prompt).
+            var i0 = 0
+            while i0 < n {
+                let m = min(Forward.queryBlock, n - i0)
+                let visibleKeys = p0 + i0 + m
+                BLAS.gemm(transB: true, m: m, n: visibleKeys, k: hd, alpha: scale, a: q + i0 * qw + head * hd, lda: qw,
+                          b: keys + kvh * hd, ldb: kvw, c: s, ldc: visibleKeys)
+                Parallel.forEachRange(m, minPerWorker: 32) { r in
+                    for i in r {
+                        let row = s + i * visibleKeys
+                        let visible = p0 + i0 + i + 1
+                        Vec.softmax(row, visible)
+                        for j in visible..<visibleKeys { row[j] = 0 }
+                    }
                 }
+                BLAS.gemm(m: m, n: hd, k: visibleKeys, a: s, lda: visibleKeys, b: values + kvh * hd, ldb: kvw,
+                          c: out + i0 * qw + head * hd, ldc: qw)
+                i0 += m
             }
-            BLAS.gemm(m: n, n: hd, k: total, a: s, lda: total, b: values + kvh * hd, ldb: kvw,
-                      c: out + head * hd, ldc: qw)
         }
     }
 }
