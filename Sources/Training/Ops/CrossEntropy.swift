@@ -1,0 +1,70 @@
+import Foundation
+import Kernels
+
+/// Label of a position that is not trained (HF's ignore_index).
+let ignoreIndex = -100
+
+extension Ops {
+    /// Next-token cross-entropy through the frozen LM head, forward and backward in one pass.
+    ///
+    /// `targets[t]` is the token h[t] must predict (already shifted: HF's labels[t + 1]) or −100.
+    /// Trained positions are gathered in chunks of at most `chunk`; per chunk the logits
+    /// [c × vocab] are computed once, turned into the loss and, in place, into
+    /// dlogits = gradScale · (softmax − onehot), then dh[t] += dlogits · W (accumulates: dh is the
+    /// residual stream's gradient). Untrained positions skip the LM head entirely. With `dh` nil
+    /// only the loss is computed (evaluation).
+    ///
+    /// Returns the summed (not averaged) loss, accumulated in Double in position order, and the
+    /// number of trained positions; gradScale is typically 1 / (trained tokens in the whole
+    /// optimiser step). Throws when a target is outside the vocabulary.
+    static func crossEntropy(h: UnsafePointer<Float>, tokens T: Int, dim d: Int, head: some FrozenMatrix,
+                             targets: [Int], chunk: Int, gradScale: Float = 1,
+                             dh: UnsafeMutablePointer<Float>?) throws -> (loss: Double, count: Int) {
+        let V = head.rows
+        guard targets.count == T else {
+            throw OpsError("cross-entropy: \(targets.count) targets for \(T) positions")
+        }
+        guard head.cols == d else { throw OpsError("cross-entropy: LM head has \(head.cols) inputs, hidden size is \(d)") }
+        guard chunk > 0 else { throw OpsError("cross-entropy: chunk size must be positive, got \(chunk)") }
+        var rows: [Int] = []
+        for (t, y) in targets.enumerated() where y != ignoreIndex {
+            guard y >= 0 && y < V else {
+                throw OpsError("cross-entropy: target \(y) at position \(t) is outside the vocabulary (0..<\(V))")
+            }
+            rows.append(t)
+        }
+        guard !rows.isEmpty else { return (0, 0) }
+        let c = min(chunk, rows.count)
+        let hc = UnsafeMutablePointer<Float>.allocate(capacity: c * d)
+        let gc = UnsafeMutablePointer<Float>.allocate(capacity: c * d)
+        let logits = UnsafeMutablePointer<Float>.allocate(capacity: c * V)
+        defer { hc.deallocate(); gc.deallocate(); logits.deallocate() }
+        var loss: Double = 0
+        var start = 0
+        while start < rows.count {
+            let n = min(c, rows.count - start)
+            for i in 0..<n { (hc + i * d).update(from: h + rows[start + i] * d, count: d) }
+            head.forward(hc, m: n, logits)
+            for i in 0..<n {
+                let l = logits + i * V, y = targets[rows[start + i]]
+                var mx = -Float.infinity
+                for j in 0..<V where l[j] > mx { mx = l[j] }
+                var s: Double = 0
+                for j in 0..<V { s += Double(expf(l[j] - mx)) }
+                loss += (Double(mx) + Foundation.log(s)) - Double(l[y])
+                if dh != nil {
+                    let k = gradScale / Float(s)
+                    for j in 0..<V { l[j] = expf(l[j] - mx) * k }
+                    l[y] -= gradScale
+                }
+            }
+            if let dh {
+                gc.initialize(repeating: 0, count: n * d)
+                head.backwardInput(logits, m: n, gc)
+                for i in 0..<n { Vec.add(gc + i * d, dh + rows[start + i] * d, d) }
+            }
+            start += n
+        }
+        return (loss, rows.count)
+    }
+}

@@ -1,0 +1,408 @@
+import Foundation
+import Kernels
+import Testing
+@testable import Training
+
+/// Gradient checks of the training ops: each Float backward is compared with central finite
+/// differences of an independent Double re-implementation of the forward (written here from the
+/// HF Llama/Qwen2 definitions), on L = Σ out ⊙ R with a random R. Every check also proves it can
+/// fail: the same gradient scaled by 1.01 must be rejected.
+
+// MARK: - Test support
+
+private struct TestData {
+    var rng: SeededRNG
+    init(_ seed: UInt64) { rng = SeededRNG(seed: seed) }
+    /// Float-representable values uniform in [-scale, scale), so Float and Double see the same input.
+    mutating func floats(_ n: Int, scale: Float = 1) -> [Float] {
+        (0..<n).map { _ in (rng.nextFloat() * 2 - 1) * scale }
+    }
+}
+
+private func dbl(_ a: [Float]) -> [Double] { a.map(Double.init) }
+
+private func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
+
+/// ∂f/∂x by central differences in Double.
+private func numericGradient(_ x: [Double], eps: Double = 1e-5, _ f: ([Double]) -> Double) -> [Double] {
+    var x = x
+    var g = [Double](repeating: 0, count: x.count)
+    for i in 0..<x.count {
+        let x0 = x[i]
+        x[i] = x0 + eps; let fp = f(x)
+        x[i] = x0 - eps; let fm = f(x)
+        x[i] = x0
+        g[i] = (fp - fm) / (2 * eps)
+    }
+    return g
+}
+
+/// ‖analytic − numeric‖ / ‖numeric‖.
+private func relativeError(_ analytic: [Float], _ numeric: [Double]) -> Double {
+    precondition(analytic.count == numeric.count)
+    var num = 0.0, den = 0.0
+    for (a, n) in zip(analytic, numeric) { num += (Double(a) - n) * (Double(a) - n); den += n * n }
+    return num.squareRoot() / max(den.squareRoot(), 1e-30)
+}
+
+private let gradTolerance = 1e-3
+
+/// Passes when the gradient agrees, and proves the check is sensitive: the same gradient off by 1%
+/// (scaled by 1.01) and with its largest entry's sign flipped must both be rejected.
+private func checkGradient(_ name: String, _ analytic: [Float], _ numeric: [Double],
+                           sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(numeric.contains { $0 != 0 }, "\(name): numeric gradient is all zero", sourceLocation: sourceLocation)
+    let e = relativeError(analytic, numeric)
+    #expect(e <= gradTolerance, "\(name): relative error \(e)", sourceLocation: sourceLocation)
+    let scaled = analytic.map { $0 * 1.01 }
+    #expect(relativeError(scaled, numeric) > gradTolerance, "\(name): a 1% error went undetected", sourceLocation: sourceLocation)
+    var flipped = analytic
+    if let i = analytic.indices.max(by: { abs(analytic[$0]) < abs(analytic[$1]) }) { flipped[i] = -flipped[i] }
+    #expect(relativeError(flipped, numeric) > gradTolerance, "\(name): a sign flip went undetected", sourceLocation: sourceLocation)
+}
+
+private func maxAbsDiff(_ a: [Float], _ b: [Double]) -> Double {
+    zip(a, b).reduce(0) { max($0, abs(Double($1.0) - $1.1)) }
+}
+
+// MARK: - Double reference forwards
+
+private enum Ref {
+    static func rmsNorm(_ x: [Double], _ w: [Double], eps: Double, T: Int, d: Int) -> [Double] {
+        var out = [Double](repeating: 0, count: T * d)
+        for t in 0..<T {
+            var ms = 0.0
+            for i in 0..<d { ms += x[t * d + i] * x[t * d + i] }
+            let inv = 1 / (ms / Double(d) + eps).squareRoot()
+            for i in 0..<d { out[t * d + i] = x[t * d + i] * inv * w[i] }
+        }
+        return out
+    }
+
+    static func swiglu(_ g: [Double], _ u: [Double]) -> [Double] {
+        zip(g, u).map { g, u in g / (1 + exp(-g)) * u }
+    }
+
+    static func rope(_ x: [Double], positions: [Int], heads: Int, hd: Int, invFreq: [Float]) -> [Double] {
+        var out = x
+        let half = hd / 2
+        for (t, p) in positions.enumerated() {
+            for h in 0..<heads {
+                let base = (t * heads + h) * hd
+                for i in 0..<half {
+                    let a = Double(p) * Double(invFreq[i])
+                    let x1 = x[base + i], x2 = x[base + i + half]
+                    out[base + i] = x1 * cos(a) - x2 * sin(a)        // x·cos + rotate_half(x)·sin
+                    out[base + i + half] = x2 * cos(a) + x1 * sin(a)
+                }
+            }
+        }
+        return out
+    }
+
+    static func attention(q: [Double], k: [Double], v: [Double], T: Int, nh: Int, nkv: Int, hd: Int) -> [Double] {
+        let qw = nh * hd, kvw = nkv * hd
+        var out = [Double](repeating: 0, count: T * qw)
+        for h in 0..<nh {
+            let kh = h / (nh / nkv)
+            for i in 0..<T {
+                var s = [Double](repeating: 0, count: i + 1)
+                for j in 0...i {
+                    var acc = 0.0
+                    for e in 0..<hd { acc += q[i * qw + h * hd + e] * k[j * kvw + kh * hd + e] }
+                    s[j] = acc / Double(hd).squareRoot()
+                }
+                let m = s.max()!
+                let ex = s.map { exp($0 - m) }
+                let z = ex.reduce(0, +)
+                for j in 0...i {
+                    for e in 0..<hd { out[i * qw + h * hd + e] += ex[j] / z * v[j * kvw + kh * hd + e] }
+                }
+            }
+        }
+        return out
+    }
+
+    /// y = x Wᵀ (+ bias) + scaling · ((x ⊙ mask) Aᵀ) Bᵀ; an empty mask means no dropout.
+    static func lora(x: [Double], w: [Double], a: [Double], b: [Double], mask: [Float],
+                     m: Int, din: Int, dout: Int, r: Int, scaling: Double) -> [Double] {
+        var y = [Double](repeating: 0, count: m * dout)
+        for t in 0..<m {
+            var xa = [Double](repeating: 0, count: r)
+            for j in 0..<r {
+                for i in 0..<din {
+                    let xd = x[t * din + i] * (mask.isEmpty ? 1 : Double(mask[t * din + i]))
+                    xa[j] += xd * a[j * din + i]
+                }
+            }
+            for o in 0..<dout {
+                var acc = 0.0
+                for i in 0..<din { acc += x[t * din + i] * w[o * din + i] }
+                for j in 0..<r { acc += scaling * xa[j] * b[o * r + j] }
+                y[t * dout + o] = acc
+            }
+        }
+        return y
+    }
+
+    /// Summed next-token cross-entropy over positions whose target is not -100.
+    static func crossEntropy(h: [Double], w: [Double], targets: [Int], T: Int, d: Int, V: Int) -> Double {
+        var loss = 0.0
+        for t in 0..<T where targets[t] != -100 {
+            var logits = [Double](repeating: 0, count: V)
+            for o in 0..<V { for i in 0..<d { logits[o] += h[t * d + i] * w[o * d + i] } }
+            let m = logits.max()!
+            let lse = m + log(logits.reduce(0) { $0 + exp($1 - m) })
+            loss += lse - logits[targets[t]]
+        }
+        return loss
+    }
+}
+
+// MARK: - Tests
+
+@Suite struct OpsGradientTests {
+    @Test func rmsNorm() {
+        var data = TestData(1)
+        let T = 5, d = 12
+        let eps: Float = 1e-5
+        let x = data.floats(T * d, scale: 2), w = data.floats(d), R = data.floats(T * d)
+        var out = [Float](repeating: 0, count: T * d), inv = [Float](repeating: 0, count: T)
+        Ops.rmsNormForward(x, w, eps: eps, &out, invRMS: &inv, tokens: T, dim: d)
+        let ref = Ref.rmsNorm(dbl(x), dbl(w), eps: Double(eps), T: T, d: d)
+        #expect(maxAbsDiff(out, ref) <= 1e-5)
+
+        // Backward accumulates into dx / dw: start from non-zero buffers and subtract.
+        let dx0 = data.floats(T * d), dw0 = data.floats(d)
+        var dx = dx0, dw = dw0
+        Ops.rmsNormBackward(R, x, w, invRMS: inv, dx: &dx, dw: &dw, tokens: T, dim: d)
+        let gx = zip(dx, dx0).map { $0 - $1 }, gw = zip(dw, dw0).map { $0 - $1 }
+        let r = dbl(R)
+        checkGradient("rmsnorm dx", gx, numericGradient(dbl(x)) { dot(Ref.rmsNorm($0, dbl(w), eps: Double(eps), T: T, d: d), r) })
+        checkGradient("rmsnorm dw", gw, numericGradient(dbl(w)) { dot(Ref.rmsNorm(dbl(x), $0, eps: Double(eps), T: T, d: d), r) })
+    }
+
+    @Test func swiglu() {
+        var data = TestData(2)
+        let n = 5 * 16
+        let g = data.floats(n, scale: 4), u = data.floats(n, scale: 2), R = data.floats(n)
+        var out = [Float](repeating: 0, count: n)
+        Ops.swigluForward(g, u, &out, count: n)
+        #expect(maxAbsDiff(out, Ref.swiglu(dbl(g), dbl(u))) <= 1e-5)
+
+        var dg = [Float](repeating: 0, count: n), du = dg
+        Ops.swigluBackward(R, g, u, dg: &dg, du: &du, count: n)
+        let r = dbl(R)
+        checkGradient("swiglu dg", dg, numericGradient(dbl(g)) { dot(Ref.swiglu($0, dbl(u)), r) })
+        checkGradient("swiglu du", du, numericGradient(dbl(u)) { dot(Ref.swiglu(dbl(g), $0), r) })
+
+        // In place (dg aliases g, du aliases u) gives the same gradients.
+        var gi = g, ui = u
+        gi.withUnsafeMutableBufferPointer { gp in ui.withUnsafeMutableBufferPointer { up in
+            Ops.swigluBackward(R, gp.baseAddress!, up.baseAddress!, dg: gp.baseAddress!, du: up.baseAddress!, count: n)
+        } }
+        #expect(gi == dg && ui == du)
+    }
+
+    private static func invFreq(hd: Int, base: Float = 10000) -> [Float] {
+        (0..<(hd / 2)).map { i in 1 / powf(base, Float(2 * i) / Float(hd)) }
+    }
+
+    @Test func rope() {
+        var data = TestData(3)
+        let heads = 2, hd = 8
+        let positions = [4, 0, 1, 2, 9]   // packed: a sequence tail then a new one from 0
+        let T = positions.count, n = T * heads * hd
+        let invFreq = Self.invFreq(hd: hd)
+        let table = RoPETable(invFreq: invFreq, positions: positions)
+        let x = data.floats(n), R = data.floats(n)
+        var y = x
+        Ops.ropeForward(&y, heads: heads, headDim: hd, table: table)
+        #expect(maxAbsDiff(y, Ref.rope(dbl(x), positions: positions, heads: heads, hd: hd, invFreq: invFreq)) <= 1e-5)
+
+        var dx = R
+        Ops.ropeBackward(&dx, heads: heads, headDim: hd, table: table)
+        let r = dbl(R)
+        checkGradient("rope dx", dx, numericGradient(dbl(x)) {
+            dot(Ref.rope($0, positions: positions, heads: heads, hd: hd, invFreq: invFreq), r)
+        })
+        // Backward undoes forward (a rotation): R(−θ) R(θ) x = x.
+        Ops.ropeBackward(&y, heads: heads, headDim: hd, table: table)
+        #expect(maxAbsDiff(y, dbl(x)) <= 1e-6)
+    }
+
+    private struct AttentionResult { var out: [Float]; var dq: [Float]; var dk: [Float]; var dv: [Float] }
+
+    private static func runAttention(q: [Float], k: [Float], v: [Float], dout: [Float], T: Int,
+                                     shape: AttentionShape) -> AttentionResult {
+        var out = [Float](repeating: 0, count: T * shape.qWidth)
+        var probs = [Float](repeating: .nan, count: shape.heads * T * T)
+        Ops.attentionForward(q: q, k: k, v: v, out: &out, probs: &probs, tokens: T, shape: shape)
+        var dq = [Float](repeating: .nan, count: T * shape.qWidth)
+        var dk = [Float](repeating: .nan, count: T * shape.kvWidth), dv = dk
+        var scratch = [Float](repeating: .nan, count: T * T)
+        Ops.attentionBackward(dout: dout, q: q, k: k, v: v, probs: probs, dq: &dq, dk: &dk, dv: &dv,
+                              scratch: &scratch, tokens: T, shape: shape)
+        return AttentionResult(out: out, dq: dq, dk: dk, dv: dv)
+    }
+
+    @Test(arguments: [(2, 1), (4, 2), (2, 2)])
+    func attention(heads: Int, kvHeads: Int) {
+        var data = TestData(4 + UInt64(heads * 10 + kvHeads))
+        let T = 5, hd = 4
+        let shape = AttentionShape(heads: heads, kvHeads: kvHeads, headDim: hd)
+        let q = data.floats(T * shape.qWidth, scale: 2), k = data.floats(T * shape.kvWidth, scale: 2)
+        let v = data.floats(T * shape.kvWidth), R = data.floats(T * shape.qWidth)
+        let res = Self.runAttention(q: q, k: k, v: v, dout: R, T: T, shape: shape)
+        let ref = Ref.attention(q: dbl(q), k: dbl(k), v: dbl(v), T: T, nh: heads, nkv: kvHeads, hd: hd)
+        #expect(maxAbsDiff(res.out, ref) <= 1e-5)
+
+        let r = dbl(R)
+        func loss(_ q: [Double], _ k: [Double], _ v: [Double]) -> Double {
+            dot(Ref.attention(q: q, k: k, v: v, T: T, nh: heads, nkv: kvHeads, hd: hd), r)
+        }
+        checkGradient("attention dq", res.dq, numericGradient(dbl(q)) { loss($0, dbl(k), dbl(v)) })
+        checkGradient("attention dk", res.dk, numericGradient(dbl(k)) { loss(dbl(q), $0, dbl(v)) })
+        checkGradient("attention dv", res.dv, numericGradient(dbl(v)) { loss(dbl(q), dbl(k), $0) })
+    }
+
+    @Test func attentionSingleToken() {
+        // One token attends only to itself: out = v of its kv head; dv = dout summed over the
+        // group; dq = dk = 0 (softmax over one score is constant).
+        var data = TestData(5)
+        let shape = AttentionShape(heads: 4, kvHeads: 2, headDim: 8)
+        let q = data.floats(shape.qWidth), k = data.floats(shape.kvWidth), v = data.floats(shape.kvWidth)
+        let R = data.floats(shape.qWidth)
+        let res = Self.runAttention(q: q, k: k, v: v, dout: R, T: 1, shape: shape)
+        for h in 0..<4 {
+            let kh = h / 2
+            #expect(Array(res.out[(h * 8)..<(h * 8 + 8)]) == Array(v[(kh * 8)..<(kh * 8 + 8)]))
+        }
+        for kh in 0..<2 {
+            for e in 0..<8 {
+                let want = R[(2 * kh) * 8 + e] + R[(2 * kh + 1) * 8 + e]
+                #expect(abs(res.dv[kh * 8 + e] - want) <= 1e-6)
+            }
+        }
+        #expect(res.dq.allSatisfy { $0 == 0 } && res.dk.allSatisfy { $0 == 0 })
+    }
+
+    @Test(arguments: [Float(0), Float(0.3)])
+    func loraLinear(dropout: Float) {
+        var data = TestData(6)
+        let m = 5, din = 12, dout = 10, r = 4
+        let shape = LoRAShape(inFeatures: din, outFeatures: dout, rank: r, alpha: 8, dropout: dropout)
+        let W = DenseMatrix(rows: dout, cols: din, data: data.floats(dout * din))
+        let x = data.floats(m * din), A = data.floats(r * din), B = data.floats(dout * r), R = data.floats(m * dout)
+        var rng = SeededRNG(seed: 42)
+        var y = [Float](repeating: .nan, count: m * dout)
+        var cache = LoRACache()
+        Ops.loraLinearForward(x, m: m, w: W, a: A, b: B, shape: shape, rng: &rng, &y, cache: &cache)
+
+        if dropout > 0 {
+            #expect(cache.mask.count == m * din)
+            let keep = 1 / (1 - dropout)
+            #expect(cache.mask.allSatisfy { $0 == 0 || $0 == keep })
+            let dropped = cache.mask.filter { $0 == 0 }.count
+            #expect(dropped > 0 && dropped < m * din)
+        } else {
+            #expect(cache.mask.isEmpty)
+        }
+        let mask = cache.mask
+        let s = Double(shape.scaling)
+        let ref = Ref.lora(x: dbl(x), w: dbl(W.data), a: dbl(A), b: dbl(B), mask: mask, m: m, din: din, dout: dout, r: r, scaling: s)
+        #expect(maxAbsDiff(y, ref) <= 1e-5)
+
+        // All three gradients accumulate: start from non-zero buffers.
+        let dx0 = data.floats(m * din), da0 = data.floats(r * din), db0 = data.floats(dout * r)
+        var dx = dx0, dA = da0, dB = db0
+        Ops.loraLinearBackward(R, x: x, m: m, w: W, a: A, b: B, shape: shape, cache: cache, dx: &dx, da: &dA, db: &dB)
+        let rr = dbl(R)
+        func loss(_ x: [Double], _ a: [Double], _ b: [Double]) -> Double {
+            dot(Ref.lora(x: x, w: dbl(W.data), a: a, b: b, mask: mask, m: m, din: din, dout: dout, r: r, scaling: s), rr)
+        }
+        checkGradient("lora dx", zip(dx, dx0).map { $0 - $1 }, numericGradient(dbl(x)) { loss($0, dbl(A), dbl(B)) })
+        checkGradient("lora dA", zip(dA, da0).map { $0 - $1 }, numericGradient(dbl(A)) { loss(dbl(x), $0, dbl(B)) })
+        checkGradient("lora dB", zip(dB, db0).map { $0 - $1 }, numericGradient(dbl(B)) { loss(dbl(x), dbl(A), $0) })
+    }
+
+    @Test func loraDropoutMaskIsSeeded() {
+        var data = TestData(7)
+        let m = 3, din = 8, dout = 4
+        let shape = LoRAShape(inFeatures: din, outFeatures: dout, rank: 2, alpha: 4, dropout: 0.5)
+        let W = DenseMatrix(rows: dout, cols: din, data: data.floats(dout * din))
+        let x = data.floats(m * din), A = data.floats(2 * din), B = data.floats(dout * 2)
+        func mask(seed: UInt64) -> [Float] {
+            var rng = SeededRNG(seed: seed), cache = LoRACache()
+            var y = [Float](repeating: 0, count: m * dout)
+            Ops.loraLinearForward(x, m: m, w: W, a: A, b: B, shape: shape, rng: &rng, &y, cache: &cache)
+            return cache.mask
+        }
+        #expect(mask(seed: 1) == mask(seed: 1))
+        #expect(mask(seed: 1) != mask(seed: 2))
+    }
+
+    private struct CEResult { var loss: Double; var count: Int; var dh: [Float] }
+
+    private static func runCE(h: [Float], head: DenseMatrix, targets: [Int], T: Int, d: Int, chunk: Int,
+                              gradScale: Float, dh0: [Float]) throws -> CEResult {
+        var dh = dh0
+        let r = try Ops.crossEntropy(h: h, tokens: T, dim: d, head: head, targets: targets, chunk: chunk,
+                                     gradScale: gradScale, dh: &dh)
+        return CEResult(loss: r.loss, count: r.count, dh: dh)
+    }
+
+    @Test func crossEntropy() throws {
+        var data = TestData(8)
+        let T = 6, d = 10, V = 23
+        let head = DenseMatrix(rows: V, cols: d, data: data.floats(V * d))
+        let h = data.floats(T * d, scale: 2)
+        let targets = [3, -100, 22, 0, -100, 7]
+        let dh0 = data.floats(T * d)
+        let count = 4
+        let scale = 1 / Float(count)
+        let res = try Self.runCE(h: h, head: head, targets: targets, T: T, d: d, chunk: T, gradScale: scale, dh0: dh0)
+        let refLoss = Ref.crossEntropy(h: dbl(h), w: dbl(head.data), targets: targets, T: T, d: d, V: V)
+        #expect(res.count == count)
+        #expect(abs(res.loss - refLoss) <= 1e-5 * max(1, abs(refLoss)))
+
+        // Untrained positions are untouched; trained ones get scale · ∂loss/∂h added.
+        for t in [1, 4] { #expect(Array(res.dh[(t * d)..<(t * d + d)]) == Array(dh0[(t * d)..<(t * d + d)])) }
+        let numeric = numericGradient(dbl(h)) {
+            Double(scale) * Ref.crossEntropy(h: $0, w: dbl(head.data), targets: targets, T: T, d: d, V: V)
+        }
+        checkGradient("cross-entropy dh", zip(res.dh, dh0).map { $0 - $1 }, numeric)
+
+        // Chunking only changes how many positions share one LM-head product.
+        for chunk in [1, 2, 3, 100] {
+            let c = try Self.runCE(h: h, head: head, targets: targets, T: T, d: d, chunk: chunk, gradScale: scale, dh0: dh0)
+            #expect(c.count == res.count)
+            #expect(abs(c.loss - res.loss) <= 1e-6 * abs(res.loss), "chunk \(chunk): loss \(c.loss) vs \(res.loss)")
+            #expect(maxAbsDiff(c.dh, dbl(res.dh)) <= 1e-7, "chunk \(chunk): dh differs")
+        }
+
+        // Loss only (no dh) gives the same loss.
+        let lossOnly = try Ops.crossEntropy(h: h, tokens: T, dim: d, head: head, targets: targets, chunk: 2, dh: nil)
+        #expect(abs(lossOnly.loss - res.loss) <= 1e-6 * abs(res.loss) && lossOnly.count == count)
+    }
+
+    @Test func crossEntropyNoTrainedTokens() throws {
+        let head = DenseMatrix(rows: 5, cols: 2, data: [Float](repeating: 1, count: 10))
+        var dh: [Float] = [1, 2, 3, 4]
+        let r = try Ops.crossEntropy(h: [0.5, 0.5, 1, 1], tokens: 2, dim: 2, head: head, targets: [-100, -100], chunk: 4, dh: &dh)
+        #expect(r.loss == 0 && r.count == 0 && dh == [1, 2, 3, 4])
+    }
+
+    @Test func crossEntropyRejectsBadTargets() {
+        let head = DenseMatrix(rows: 5, cols: 2, data: [Float](repeating: 1, count: 10))
+        let h: [Float] = [0.5, 0.5, 1, 1]
+        for bad in [[0, 5], [-1, 0], [-100]] {
+            #expect(throws: OpsError.self) {
+                _ = try Ops.crossEntropy(h: h, tokens: 2, dim: 2, head: head, targets: bad, chunk: 4, dh: nil)
+            }
+        }
+        #expect(throws: OpsError.self) {
+            _ = try Ops.crossEntropy(h: h, tokens: 2, dim: 2, head: head, targets: [0, 1], chunk: 0, dh: nil)
+        }
+    }
+}
