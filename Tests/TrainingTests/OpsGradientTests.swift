@@ -407,3 +407,132 @@ private enum Ref {
         }
     }
 }
+
+/// The ops composed into one Llama/Qwen2 decoder layer with LoRA on all seven projections,
+/// then the final norm and the chunked loss: checks that the overwrite / accumulate conventions
+/// compose (residual streams, q/k/v and gate/up sharing their input) against a Double reference.
+@Suite struct OpsComposedLayerTests {
+    struct Adapter {
+        let name: String
+        let shape: LoRAShape
+        let w: DenseMatrix
+        var a: [Float], b: [Float]
+    }
+
+    @Test func decoderLayerGradients() throws {
+        var data = TestData(9)
+        let T = 5, d = 8, ff = 12, V = 23, r = 2, hd = 4
+        let att = AttentionShape(heads: 2, kvHeads: 1, headDim: hd)
+        let eps: Float = 1e-6
+        func adapter(_ name: String, _ din: Int, _ dout: Int) -> Adapter {
+            Adapter(name: name, shape: LoRAShape(inFeatures: din, outFeatures: dout, rank: r, alpha: 4, dropout: 0.2),
+                    w: DenseMatrix(rows: dout, cols: din, data: data.floats(dout * din, scale: 0.5)),
+                    a: data.floats(r * din, scale: 0.5), b: data.floats(dout * r, scale: 0.5))
+        }
+        var ad = [adapter("q", d, att.qWidth), adapter("k", d, att.kvWidth), adapter("v", d, att.kvWidth),
+                  adapter("o", att.qWidth, d), adapter("gate", d, ff), adapter("up", d, ff), adapter("down", ff, d)]
+        let w1 = data.floats(d), w2 = data.floats(d), wf = data.floats(d)
+        let head = DenseMatrix(rows: V, cols: d, data: data.floats(V * d))
+        let x = data.floats(T * d)
+        let targets = [5, -100, 0, 22, 9]
+        let positions = Array(0..<T)
+        let invFreq = (0..<(hd / 2)).map { i in 1 / powf(10000, Float(2 * i) / Float(hd)) }
+        let table = RoPETable(invFreq: invFreq, positions: positions)
+        let scale: Float = 1 / 4
+
+        // Float forward through the ops.
+        var rng = SeededRNG(seed: 3)
+        var caches = [LoRACache](repeating: LoRACache(), count: 7)
+        func lora(_ i: Int, _ input: [Float], _ out: inout [Float]) {
+            Ops.loraLinearForward(input, m: T, w: ad[i].w, a: ad[i].a, b: ad[i].b, shape: ad[i].shape, rng: &rng,
+                                  &out, cache: &caches[i])
+        }
+        func zeros(_ n: Int) -> [Float] { [Float](repeating: 0, count: n) }
+        var h1 = zeros(T * d), inv1 = zeros(T)
+        Ops.rmsNormForward(x, w1, eps: eps, &h1, invRMS: &inv1, tokens: T, dim: d)
+        var q = zeros(T * att.qWidth), k = zeros(T * att.kvWidth), v = zeros(T * att.kvWidth)
+        lora(0, h1, &q); lora(1, h1, &k); lora(2, h1, &v)
+        Ops.ropeForward(&q, heads: att.heads, headDim: hd, table: table)
+        Ops.ropeForward(&k, heads: att.kvHeads, headDim: hd, table: table)
+        var a = zeros(T * att.qWidth), probs = zeros(att.heads * T * T)
+        Ops.attentionForward(q: q, k: k, v: v, out: &a, probs: &probs, tokens: T, shape: att)
+        var o = zeros(T * d)
+        lora(3, a, &o)
+        let x2 = zip(x, o).map { $0 + $1 }
+        var h2 = zeros(T * d), inv2 = zeros(T)
+        Ops.rmsNormForward(x2, w2, eps: eps, &h2, invRMS: &inv2, tokens: T, dim: d)
+        var g = zeros(T * ff), u = zeros(T * ff), mlp = zeros(T * ff)
+        lora(4, h2, &g); lora(5, h2, &u)
+        Ops.swigluForward(g, u, &mlp, count: T * ff)
+        var dn = zeros(T * d)
+        lora(6, mlp, &dn)
+        let x3 = zip(x2, dn).map { $0 + $1 }
+        var hf = zeros(T * d), invf = zeros(T)
+        Ops.rmsNormForward(x3, wf, eps: eps, &hf, invRMS: &invf, tokens: T, dim: d)
+
+        // Backward: loss → final norm → MLP → residual → attention → residual → input.
+        var dhf = zeros(T * d)
+        let (loss, count) = try Ops.crossEntropy(h: hf, tokens: T, dim: d, head: head, targets: targets, chunk: 2,
+                                                 gradScale: scale, dh: &dhf)
+        #expect(count == 4)
+        var da = ad.map { zeros($0.a.count) }, db = ad.map { zeros($0.b.count) }
+        func loraBack(_ i: Int, _ dy: [Float], _ input: [Float], _ dx: inout [Float]) {
+            Ops.loraLinearBackward(dy, x: input, m: T, w: ad[i].w, a: ad[i].a, b: ad[i].b, shape: ad[i].shape,
+                                   cache: caches[i], dx: &dx, da: &da[i], db: &db[i])
+        }
+        var dx3 = zeros(T * d)
+        Ops.rmsNormBackward(dhf, x3, wf, invRMS: invf, dx: &dx3, tokens: T, dim: d)
+        var dx2 = dx3                                   // residual: x3 = x2 + down(...)
+        var dmlp = zeros(T * ff)
+        loraBack(6, dx3, mlp, &dmlp)
+        var dg = zeros(T * ff), du = zeros(T * ff)
+        Ops.swigluBackward(dmlp, g, u, dg: &dg, du: &du, count: T * ff)
+        var dh2 = zeros(T * d)
+        loraBack(4, dg, h2, &dh2); loraBack(5, du, h2, &dh2)
+        Ops.rmsNormBackward(dh2, x2, w2, invRMS: inv2, dx: &dx2, tokens: T, dim: d)
+        var dx = dx2                                    // residual: x2 = x + o(...)
+        var dAtt = zeros(T * att.qWidth)
+        loraBack(3, dx2, a, &dAtt)
+        var dq = zeros(T * att.qWidth), dk = zeros(T * att.kvWidth), dv = zeros(T * att.kvWidth), s = zeros(T * T)
+        Ops.attentionBackward(dout: dAtt, q: q, k: k, v: v, probs: probs, dq: &dq, dk: &dk, dv: &dv, scratch: &s,
+                              tokens: T, shape: att)
+        Ops.ropeBackward(&dq, heads: att.heads, headDim: hd, table: table)
+        Ops.ropeBackward(&dk, heads: att.kvHeads, headDim: hd, table: table)
+        var dh1 = zeros(T * d)
+        loraBack(0, dq, h1, &dh1); loraBack(1, dk, h1, &dh1); loraBack(2, dv, h1, &dh1)
+        Ops.rmsNormBackward(dh1, x, w1, invRMS: inv1, dx: &dx, tokens: T, dim: d)
+
+        // Double reference of the same layer (same dropout masks).
+        let masks = caches.map(\.mask)
+        func refLoss(x: [Double], a: [[Double]], b: [[Double]]) -> Double {
+            func lo(_ i: Int, _ input: [Double]) -> [Double] {
+                Ref.lora(x: input, w: dbl(ad[i].w.data), a: a[i], b: b[i], mask: masks[i], m: T,
+                         din: ad[i].shape.inFeatures, dout: ad[i].shape.outFeatures, r: r, scaling: Double(ad[i].shape.scaling))
+            }
+            let h1 = Ref.rmsNorm(x, dbl(w1), eps: Double(eps), T: T, d: d)
+            let q = Ref.rope(lo(0, h1), positions: positions, heads: att.heads, hd: hd, invFreq: invFreq)
+            let k = Ref.rope(lo(1, h1), positions: positions, heads: att.kvHeads, hd: hd, invFreq: invFreq)
+            let at = Ref.attention(q: q, k: k, v: lo(2, h1), T: T, nh: att.heads, nkv: att.kvHeads, hd: hd)
+            let x2 = zip(x, lo(3, at)).map { $0 + $1 }
+            let h2 = Ref.rmsNorm(x2, dbl(w2), eps: Double(eps), T: T, d: d)
+            let m = Ref.swiglu(lo(4, h2), lo(5, h2))
+            let x3 = zip(x2, lo(6, m)).map { $0 + $1 }
+            let hf = Ref.rmsNorm(x3, dbl(wf), eps: Double(eps), T: T, d: d)
+            return Ref.crossEntropy(h: hf, w: dbl(head.data), targets: targets, T: T, d: d, V: V)
+        }
+        let A0 = ad.map { dbl($0.a) }, B0 = ad.map { dbl($0.b) }
+        let ref = refLoss(x: dbl(x), a: A0, b: B0)
+        #expect(abs(loss - ref) <= 1e-5 * abs(ref), "loss \(loss) vs reference \(ref)")
+
+        let sd = Double(scale)
+        checkGradient("layer dx", dx, numericGradient(dbl(x)) { sd * refLoss(x: $0, a: A0, b: B0) })
+        for i in 0..<ad.count {
+            checkGradient("layer dA \(ad[i].name)", da[i], numericGradient(A0[i]) { ai in
+                var a = A0; a[i] = ai; return sd * refLoss(x: dbl(x), a: a, b: B0)
+            })
+            checkGradient("layer dB \(ad[i].name)", db[i], numericGradient(B0[i]) { bi in
+                var b = B0; b[i] = bi; return sd * refLoss(x: dbl(x), a: A0, b: b)
+            })
+        }
+    }
+}
