@@ -49,12 +49,13 @@ extension Ops {
                 let l = logits + i * V, y = targets[rows[start + i]]
                 var mx = -Float.infinity
                 for j in 0..<V where l[j] > mx { mx = l[j] }
+                let ly = l[y]
+                // Exponentials in place (each computed once), summed in Double.
                 var s: Double = 0
-                for j in 0..<V { s += Double(expf(l[j] - mx)) }
-                loss += (Double(mx) + Foundation.log(s)) - Double(l[y])
+                for j in 0..<V { let e = expf(l[j] - mx); l[j] = e; s += Double(e) }
+                loss += (Double(mx) + Foundation.log(s)) - Double(ly)
                 if dh != nil {
-                    let k = gradScale / Float(s)
-                    for j in 0..<V { l[j] = expf(l[j] - mx) * k }
+                    Vec.scale(l, gradScale / Float(s), V)
                     l[y] -= gradScale
                 }
             }
