@@ -387,6 +387,22 @@ private enum Ref {
         #expect(abs(lossOnly.loss - res.loss) <= 1e-6 * abs(res.loss) && lossOnly.count == count)
     }
 
+    @Test func crossEntropyManyRowsAcrossWorkers() throws {
+        // Enough rows per chunk that they are split over workers: same results as one row at a time.
+        var data = TestData(10)
+        let T = 40, d = 16, V = 23
+        let head = DenseMatrix(rows: V, cols: d, data: data.floats(V * d))
+        let h = data.floats(T * d, scale: 2)
+        let targets = (0..<T).map { $0 % 7 == 3 ? -100 : Int(data.rng.next() % UInt64(V)) }
+        let dh0 = data.floats(T * d)
+        let whole = try Self.runCE(h: h, head: head, targets: targets, T: T, d: d, chunk: T, gradScale: 0.1, dh0: dh0)
+        let single = try Self.runCE(h: h, head: head, targets: targets, T: T, d: d, chunk: 1, gradScale: 0.1, dh0: dh0)
+        #expect(whole.loss == single.loss && whole.dh == single.dh && whole.count == single.count)
+        let ref = Ref.crossEntropy(h: dbl(h), w: dbl(head.data), targets: targets, T: T, d: d, V: V)
+        #expect(abs(whole.loss - ref) <= 1e-5 * abs(ref))
+        #expect(whole.count == targets.filter { $0 != -100 }.count)
+    }
+
     @Test func crossEntropyNoTrainedTokens() throws {
         let head = DenseMatrix(rows: 5, cols: 2, data: [Float](repeating: 1, count: 10))
         var dh: [Float] = [1, 2, 3, 4]

@@ -38,27 +38,34 @@ extension Ops {
         let hc = UnsafeMutablePointer<Float>.allocate(capacity: c * d)
         let gc = UnsafeMutablePointer<Float>.allocate(capacity: c * d)
         let logits = UnsafeMutablePointer<Float>.allocate(capacity: c * V)
-        defer { hc.deallocate(); gc.deallocate(); logits.deallocate() }
+        let rowLoss = UnsafeMutablePointer<Double>.allocate(capacity: c)
+        defer { hc.deallocate(); gc.deallocate(); logits.deallocate(); rowLoss.deallocate() }
         var loss: Double = 0
         var start = 0
         while start < rows.count {
             let n = min(c, rows.count - start)
             for i in 0..<n { (hc + i * d).update(from: h + rows[start + i] * d, count: d) }
             head.forward(hc, m: n, logits)
-            for i in 0..<n {
-                let l = logits + i * V, y = targets[rows[start + i]]
-                var mx = -Float.infinity
-                for j in 0..<V where l[j] > mx { mx = l[j] }
-                let ly = l[y]
-                // Exponentials in place (each computed once), summed in Double.
-                var s: Double = 0
-                for j in 0..<V { let e = expf(l[j] - mx); l[j] = e; s += Double(e) }
-                loss += (Double(mx) + Foundation.log(s)) - Double(ly)
-                if dh != nil {
-                    Vec.scale(l, gradScale / Float(s), V)
-                    l[y] -= gradScale
+            // Rows are independent: split them over workers, then add their losses in order
+            // (the total does not depend on the worker count).
+            let wantGrad = dh != nil
+            Parallel.forEachRange(n, minPerWorker: 4) { range in
+                for i in range {
+                    let l = logits + i * V, y = targets[rows[start + i]]
+                    var mx = -Float.infinity
+                    for j in 0..<V where l[j] > mx { mx = l[j] }
+                    let ly = l[y]
+                    // Exponentials in place (each computed once), summed in Double.
+                    var s: Double = 0
+                    for j in 0..<V { let e = expf(l[j] - mx); l[j] = e; s += Double(e) }
+                    rowLoss[i] = (Double(mx) + Foundation.log(s)) - Double(ly)
+                    if wantGrad {
+                        Vec.scale(l, gradScale / Float(s), V)
+                        l[y] -= gradScale
+                    }
                 }
             }
+            for i in 0..<n { loss += rowLoss[i] }
             if let dh {
                 gc.initialize(repeating: 0, count: n * d)
                 head.backwardInput(logits, m: n, gc)
