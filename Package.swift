@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], swiftSettings: cpu),
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate"], swiftSettings: cpu),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer"], swiftSettings: cpu),
-        .testTarget(name: "DatasetTests", dependencies: ["Dataset"], swiftSettings: cpu),
+        .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Tokenization", "ModelFiles"], swiftSettings: cpu),
         .testTarget(name: "TrainingTests", dependencies: ["Training"], swiftSettings: cpu),
         .testTarget(name: "PlotTests", dependencies: ["Plot"], swiftSettings: cpu),
         .testTarget(name: "RecordTests", dependencies: ["Record"], swiftSettings: cpu),

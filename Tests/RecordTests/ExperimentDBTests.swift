@@ -154,11 +154,13 @@ extension DatabaseTests {
         let tmp = try TempDir()
         let db = try ExperimentDB(path: tmp.path("i.sqlite"))
 
-        // A pid that surely ended: a child that exited and was reaped.
-        let child = fork()
-        if child == 0 { _exit(0) }
-        var status: Int32 = 0
-        waitpid(child, &status, 0)
+        // A pid that surely ended: a child that exited and was reaped. (Spawned, not forked:
+        // fork() in this multithreaded test binary can deadlock in OpenBLAS's atfork handler.)
+        let proc = Process()
+        proc.executableURL = URL(fileURLWithPath: "/bin/true")
+        try proc.run()
+        proc.waitUntilExit()
+        let child = proc.processIdentifier
 
         let dead = try db.createRun(kind: .run, notebookID: nil, parentRunID: nil, environment: env, ownerPID: child)
         let deadCell = try db.startCell(runID: dead, cellIndex: 0, kind: "train")
