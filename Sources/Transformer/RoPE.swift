@@ -56,19 +56,4 @@ public struct RoPE: Sendable {
             }
         }
     }
-
-    /// The backward of `rotate`: rotation by the negative angle.
-    @inline(__always)
-    static func rotateBack(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int,
-                           _ cos: UnsafePointer<Float>, _ sin: UnsafePointer<Float>) {
-        let half = headDim / 2
-        for h in 0..<heads {
-            let v = x + h * headDim
-            for i in 0..<half {
-                let a = v[i], b = v[i + half]
-                v[i] = a * cos[i] + b * sin[i]
-                v[i + half] = b * cos[i] - a * sin[i]
-            }
-        }
-    }
 }

@@ -26,6 +26,7 @@ func maxAbsDiff(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Float {
             #expect(lm.tokenizer.encode(p["text"] as! String) == ids, "\(p["name"]!)")
             let logits = try lm.forward(ids, cache: lm.forward.makeCache())
             let d = maxAbsDiff(logits[...], ref[(i * v)..<((i + 1) * v)])
+            print("SmolLM2 \(p["name"]!) (\(ids.count) tokens): max |Δlogit| = \(d)")
             #expect(d <= 1e-3, "prompt \(p["name"]!): max |Δlogit| = \(d)")
         }
     }
@@ -65,6 +66,7 @@ func maxAbsDiff(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Float {
         #expect(lm.tokenizer.encode(ref["text"] as! String) == ids)
         let (nll, per) = try lm.score(ids: ids)
         let want = ref["mean_nll"] as! Double
+        print("SmolLM2 NLL \(nll) vs \(want): relative error \(abs(nll - want) / want)")
         #expect(abs(nll - want) / want <= 1e-4, "nll \(nll) vs \(want)")
         #expect(per.count == (ref["per_position_nll"] as! [Double]).count)
     }
@@ -84,6 +86,7 @@ func maxAbsDiff(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Float {
             let ids = p["ids"] as! [Int]
             let want = (p["last_logits"] as! [Double]).map(Float.init)
             let got = try lm.forward(ids, cache: lm.forward.makeCache())
+            print("\(name) \(p["name"]!) (\(ids.count) tokens): max |Δlogit| = \(maxAbsDiff(got[...], want[...]))")
             #expect(maxAbsDiff(got[...], want[...]) <= 1e-3, "\(name) \(p["name"]!) (\(ids.count) tokens)")
         }
         let all = ref["all_logits"] as! [String: Any]
