@@ -8,9 +8,8 @@ import ModelFiles
 /// fp32, and the file stays memory-mapped (RSS ≈ file size, not 4–6×). Prompts and training
 /// batches instead dequantise a block of rows into a scratch buffer and call sgemm, where the
 /// dequantisation cost is shared by every token of the batch. Measured with
-/// scripts/bench_infer.sh (SmolLM2 Q4_1, 2 threads, 512-token prompt, 128 new tokens):
-/// quantised 441 prompt tok/s, 44.1 decode tok/s, 197 MB peak RSS; dequantised at load
-/// 556 prompt tok/s, 33.6 decode tok/s, 706 MB. Decoding is the interactive path, so the
+/// scripts/bench_infer.sh (SmolLM2 Q4_1, 2 threads, 512-token prompt, 128 new tokens): see
+/// the README's speed table; fp32-at-load decodes ~25% slower at 3.6× the memory, so the
 /// default keeps weights quantised.
 enum QuantDot {
     typealias F16 = SIMD16<Float>
