@@ -58,6 +58,25 @@ public final class Linear: @unchecked Sendable {
         }
     }
 
+    /// dx[m×cols] += dy[m×rows] · W: the input gradient of `forward` (W stays frozen, so
+    /// training never needs its gradient). Quantised rows are dequantised a block at a time.
+    public func backwardInput(_ dy: UnsafePointer<Float>, m: Int, _ dx: UnsafeMutablePointer<Float>, scratch: Scratch) {
+        if type == .f32 {
+            BLAS.gemm(m: m, n: cols, k: rows, a: dy, lda: rows, b: data.assumingMemoryBound(to: Float.self), ldb: cols,
+                      beta: 1, c: dx, ldc: cols)
+            return
+        }
+        let chunk = chunkRows
+        let w = scratch.buffer(.weights, chunk * cols)
+        var r0 = 0
+        while r0 < rows {
+            let n = min(chunk, rows - r0)
+            dequantizeRows(r0, n, into: w)
+            BLAS.gemm(m: m, n: cols, k: n, a: dy + r0, lda: rows, b: w, ldb: cols, beta: 1, c: dx, ldc: cols)
+            r0 += n
+        }
+    }
+
     private func gemv(_ x: UnsafePointer<Float>, m: Int, _ y: UnsafeMutablePointer<Float>, scratch: Scratch) {
         let nb = max(1, cols / 32)
         let sums = scratch.buffer(.blockSums, m * nb)

@@ -1,0 +1,44 @@
+import Testing
+@testable import Transformer
+
+/// Linear's matrix products against a Float64 computation on its own dequantised rows, for a
+/// quantised (Q4_1, SmolLM2) and a BF16 (tiny Qwen2) matrix: forward on both paths (fused
+/// decode dot and dequantise + sgemm) and the input gradient used by training.
+@Test(arguments: ["smollm2", "tiny-qwen2"])
+func linearMatchesDenseReference(_ which: String) throws {
+    let lm = try #require(which == "smollm2" ? Models.smol : Models.tinyQwen)
+    let lin = lm.weights.layers[0].gate
+    let rows = lin.rows, cols = lin.cols
+    var w = [Float](repeating: 0, count: rows * cols)
+    w.withUnsafeMutableBufferPointer { lin.dequantizeRows(0, rows, into: $0.baseAddress!) }
+    var rng = SystemRandomNumberGenerator()
+    let scratch = Scratch()
+    for m in [1, 3, 9] {
+        let x = (0..<(m * cols)).map { _ in Float.random(in: -1...1, using: &rng) }
+        var y = [Float](repeating: 0, count: m * rows)
+        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { lin.forward(xp.baseAddress!, m: m, $0.baseAddress!, scratch: scratch) } }
+        var worst = 0.0
+        for i in 0..<m {
+            for r in 0..<rows {
+                var s = 0.0
+                for c in 0..<cols { s += Double(x[i * cols + c]) * Double(w[r * cols + c]) }
+                if let b = lin.bias { s += Double(b[r]) }
+                worst = max(worst, abs(s - Double(y[i * rows + r])) / max(1, abs(s)))
+            }
+        }
+        #expect(worst < 1e-4, "\(which) forward m=\(m): \(worst)")
+
+        let dy = (0..<(m * rows)).map { _ in Float.random(in: -1...1, using: &rng) }
+        var dx = [Float](repeating: 0.5, count: m * cols)   // accumulates onto what is there
+        dy.withUnsafeBufferPointer { dp in dx.withUnsafeMutableBufferPointer { lin.backwardInput(dp.baseAddress!, m: m, $0.baseAddress!, scratch: scratch) } }
+        var worstB = 0.0
+        for i in 0..<m {
+            for c in 0..<cols {
+                var s = 0.5
+                for r in 0..<rows { s += Double(dy[i * rows + r]) * Double(w[r * cols + c]) }
+                worstB = max(worstB, abs(s - Double(dx[i * cols + c])) / max(1, abs(s)))
+            }
+        }
+        #expect(worstB < 1e-4, "\(which) backwardInput m=\(m): \(worstB)")
+    }
+}
