@@ -43,11 +43,18 @@ let package = Package(
         .target(name: "Plot", dependencies: ["CPNG"], swiftSettings: cpu),
         // SQLite experiment record.
         .target(name: "Record", dependencies: ["CSQLite3"], swiftSettings: cpu),
+        // Hugging Face hub downloads (models, datasets) into a local cache.
+        .target(name: "Hub", swiftSettings: cpu),
+        // Markdown notebooks: cells of `key = value` parameters, schemas, defaults.
+        .target(name: "Notebook", swiftSettings: cpu),
+        // The interactive shell: line editing (libedit), completion, history, commands.
+        .target(name: "REPL", dependencies: ["CEditLine", "Notebook", "Kernels"], swiftSettings: cpu),
 
         .executableTarget(
             name: "tunelab",
             dependencies: [
-                "Kernels", "ModelFiles", "Tokenization", "ChatTemplate", "Transformer", "Plot", "Record",
+                "Kernels", "ModelFiles", "Tokenization", "ChatTemplate", "Transformer", "Dataset", "Training", "Plot", "Record",
+                "Hub", "Notebook", "REPL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/TuneLabCLI", swiftSettings: cpu),
@@ -61,6 +68,9 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training"], swiftSettings: cpu),
         .testTarget(name: "PlotTests", dependencies: ["Plot"], swiftSettings: cpu),
         .testTarget(name: "RecordTests", dependencies: ["Record"], swiftSettings: cpu),
+        .testTarget(name: "HubTests", dependencies: ["Hub"], swiftSettings: cpu),
+        .testTarget(name: "NotebookTests", dependencies: ["Notebook"], swiftSettings: cpu),
+        .testTarget(name: "REPLTests", dependencies: ["REPL", "Notebook"], swiftSettings: cpu),
         // Drives the built `tunelab` binary as a user (and a crash) would.
         .testTarget(name: "TuneLabCLITests", dependencies: ["tunelab", "Record"], swiftSettings: cpu),
     ],

@@ -21,6 +21,12 @@ public final class LanguageModel: @unchecked Sendable {
         }
     }
 
+    /// The same model (tokenizer, template, file) running on other weights, e.g. the base with a
+    /// LoRA adapter applied (`ModelWeights.withLoRA`).
+    public func replacingWeights(_ w: ModelWeights) throws -> LanguageModel {
+        try LanguageModel(path: path, format: format, weights: w, tokenizer: tokenizer)
+    }
+
     /// Loads `spec`: "default", a .gguf file, or a Hugging Face model folder
     /// (config.json + tokenizer.json + *.safetensors, sharded or not).
     /// `materialize` dequantises every matrix to fp32 at load (see QuantDot for why it is off).

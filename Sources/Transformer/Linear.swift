@@ -10,12 +10,26 @@ public final class Linear: @unchecked Sendable {
     public let data: UnsafeRawPointer
     public let rowBytes: Int
     public let bias: [Float]?
+    /// An unmerged LoRA update added by `forward` (inference with an adapter; the base stays
+    /// quantised). Training does not use it: it keeps the adapter's gradients itself.
+    public let lora: LoRADelta?
     /// Keeps the mapping (or an owned copy) alive as long as the weights are used.
     private let owner: AnyObject
 
-    init(rows: Int, cols: Int, type: TensorType, data: UnsafeRawPointer, owner: AnyObject, bias: [Float]?) {
+    init(rows: Int, cols: Int, type: TensorType, data: UnsafeRawPointer, owner: AnyObject, bias: [Float]?,
+         lora: LoRADelta? = nil) {
         self.rows = rows; self.cols = cols; self.type = type; self.data = data
-        self.rowBytes = type.rowBytes(cols); self.owner = owner; self.bias = bias
+        self.rowBytes = type.rowBytes(cols); self.owner = owner; self.bias = bias; self.lora = lora
+    }
+
+    /// The same frozen weights (shared, not copied) with `delta` added in `forward`.
+    public func withLoRA(_ delta: LoRADelta?) throws -> Linear {
+        if let delta {
+            guard delta.a.count == delta.rank * cols, delta.b.count == rows * delta.rank else {
+                throw ModelLoadError("LoRA delta of rank \(delta.rank) does not fit a \(rows)×\(cols) weight")
+            }
+        }
+        return Linear(rows: rows, cols: cols, type: type, data: data, owner: owner, bias: bias, lora: delta)
     }
 
     /// Batches up to this many rows go through the fused quantised dot; larger ones through sgemm.
@@ -56,6 +70,7 @@ public final class Linear: @unchecked Sendable {
         if let bias {
             bias.withUnsafeBufferPointer { b in for i in 0..<m { Vec.add(b.baseAddress!, y + i * rows, rows) } }
         }
+        if let lora { lora.add(x, m: m, y, rows: rows, cols: cols, scratch: scratch) }
     }
 
     /// dx[m×cols] += dy[m×rows] · W: the input gradient of `forward` (W stays frozen, so
@@ -101,7 +116,29 @@ public final class Linear: @unchecked Sendable {
         if type == .f32 { return self }
         let buf = OwnedBuffer(bytes: rows * cols * 4)
         dequantizeRows(0, rows, into: buf.pointer.assumingMemoryBound(to: Float.self))
-        return Linear(rows: rows, cols: cols, type: .f32, data: UnsafeRawPointer(buf.pointer), owner: buf, bias: bias)
+        return Linear(rows: rows, cols: cols, type: .f32, data: UnsafeRawPointer(buf.pointer), owner: buf, bias: bias, lora: lora)
+    }
+}
+
+/// y += scaling · (x Aᵀ) Bᵀ with A [rank × in], B [out × rank] (PEFT's lora_A / lora_B).
+public struct LoRADelta: Sendable {
+    public let a: [Float], b: [Float]
+    public let rank: Int
+    public let scaling: Float
+    public init(a: [Float], b: [Float], rank: Int, scaling: Float) {
+        self.a = a; self.b = b; self.rank = rank; self.scaling = scaling
+    }
+
+    func add(_ x: UnsafePointer<Float>, m: Int, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int, scratch: Scratch) {
+        guard m > 0 else { return }
+        let xa = scratch.buffer(.lora, m * rank)
+        a.withUnsafeBufferPointer { ap in
+            BLAS.gemm(transB: true, m: m, n: rank, k: cols, a: x, lda: cols, b: ap.baseAddress!, ldb: cols, c: xa, ldc: rank)
+        }
+        b.withUnsafeBufferPointer { bp in
+            BLAS.gemm(transB: true, m: m, n: rows, k: rank, alpha: scaling, a: xa, lda: rank, b: bp.baseAddress!, ldb: rank,
+                      beta: 1, c: y, ldc: rows)
+        }
     }
 }
 
@@ -120,7 +157,7 @@ final class OwnedBuffer: @unchecked Sendable {
 /// Reusable per-model scratch buffers, grown on demand, so a forward pass allocates nothing
 /// in steady state.
 public final class Scratch: @unchecked Sendable {
-    enum Slot: Int, CaseIterable { case weights, blockSums, scores, x, h, q, k, v, att, gate, up, act, logits }
+    enum Slot: Int, CaseIterable { case weights, blockSums, scores, x, h, q, k, v, att, gate, up, act, logits, lora }
     private var buffers: [UnsafeMutablePointer<Float>?] = Array(repeating: nil, count: Slot.allCases.count)
     private var sizes: [Int] = Array(repeating: 0, count: Slot.allCases.count)
 

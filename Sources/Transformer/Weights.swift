@@ -41,6 +41,22 @@ public final class ModelWeights: @unchecked Sendable {
         return m
     }
 
+    /// The same frozen weights with an unmerged LoRA delta on some projections:
+    /// `delta(layer, name)` for name in q, k, v, o, gate, up, down (nil leaves it as is).
+    public func withLoRA(_ delta: (Int, String) -> LoRADelta?) throws -> ModelWeights {
+        var ls: [LayerWeights] = []
+        for (i, l) in layers.enumerated() {
+            ls.append(LayerWeights(
+                attnNorm: l.attnNorm, q: try l.q.withLoRA(delta(i, "q")), k: try l.k.withLoRA(delta(i, "k")),
+                v: try l.v.withLoRA(delta(i, "v")), o: try l.o.withLoRA(delta(i, "o")), mlpNorm: l.mlpNorm,
+                gate: try l.gate.withLoRA(delta(i, "gate")), up: try l.up.withLoRA(delta(i, "up")),
+                down: try l.down.withLoRA(delta(i, "down"))))
+        }
+        let m = ModelWeights(config: config, embedding: embedding, layers: ls, finalNorm: finalNorm, lmHead: lmHead, files: files)
+        m.ropeFreqFactors = ropeFreqFactors
+        return m
+    }
+
     /// Bytes of weight data the model reads (its quantised size).
     public var weightBytes: Int {
         var n = embedding.rows * embedding.rowBytes

@@ -1,0 +1,1 @@
+// Hub module: placeholder until its first file lands.

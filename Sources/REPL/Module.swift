@@ -1,0 +1,1 @@
+// REPL module: placeholder until its first file lands.
