@@ -1,0 +1,143 @@
+/// Every cell kind's parameters: type, default and one-line help. This is the single place to
+/// add a key; parsing, resolving, completion and `:help` all read it.
+public enum CellSchema {
+    public static func params(for kind: CellKind) -> [ParamSpec] {
+        switch kind {
+        case .load: return load
+        case .format: return format
+        case .train: return train
+        case .infer: return infer
+        case .eval: return eval
+        case .export: return export
+        }
+    }
+
+    public static func spec(_ kind: CellKind, _ key: String) -> ParamSpec? {
+        params(for: kind).first { $0.key == key }
+    }
+
+    /// One line per kind for `:help`.
+    public static func summary(of kind: CellKind) -> String {
+        switch kind {
+        case .load: return "load a base model"
+        case .format: return "load a data set, apply the prompt template, tokenise, split"
+        case .train: return "LoRA fine-tuning"
+        case .infer: return "generate an answer (with the session's adapter by default)"
+        case .eval: return "loss on the validation (or another) split"
+        case .export: return "save the adapter (optionally merged into the base weights)"
+        }
+    }
+
+    static let load: [ParamSpec] = [
+        .init("model", .string("default"), "a .gguf file, a Hugging Face model folder, hf:org/name, or 'default'"),
+        .init("threads", .int(0), "worker threads (0 = all cores)", min: 0),
+    ]
+
+    static let format: [ParamSpec] = [
+        .init("data", .string("notebooks/data/medical-cot-sample.jsonl"), "data file (path, or hf:org/name/file)"),
+        .init("format", .string("auto"), "record layout", choices: ["auto", "medical-o1", "alpaca", "sharegpt", "question-think-answer", "mapping"]),
+        .init("columns", .string(""), "for format = \"mapping\": field=column pairs, e.g. \"Question=q,Complex_CoT=cot,Response=a\""),
+        .init("split", .string(""), "slice of the data, e.g. \"train[0:100]\" (empty = all)"),
+        .init("template", .string("notebooks/templates/medical-cot.txt"), "prompt template file"),
+        .init("template_text", .string(""), "inline template (overrides template)"),
+        .init("max_seq_length", .int(512), "longest tokenised example (longer ones are truncated)", min: 8),
+        .init("train_on", .string("response"), "which tokens carry loss", choices: ["response", "all"]),
+        .init("packing", .bool(false), "pack several examples into one sequence"),
+        .init("val_fraction", .double(0.1), "fraction held out for validation (0 = none)", min: 0, max: 0.9),
+        .init("seed", .int(3407), "seed of the shuffle and split", min: 0),
+    ]
+
+    static let train: [ParamSpec] = [
+        .init("r", .int(16), "LoRA rank", min: 1),
+        .init("lora_alpha", .int(16), "LoRA scaling numerator (scale = alpha / r, or alpha / sqrt(r) with rslora)", min: 0),
+        .init("lora_dropout", .double(0.0), "dropout on the LoRA input", min: 0, max: 0.99),
+        .init("use_rslora", .bool(false), "rank-stabilised scaling alpha / sqrt(r)"),
+        .init("targets", .array(["q", "k", "v", "o", "gate", "up", "down"].map { .string($0) }), "projections that get adapters",
+              choices: ["q", "k", "v", "o", "gate", "up", "down"]),
+        .init("batch_size", .int(2), "sequences per micro-batch", min: 1),
+        .init("grad_accum", .int(4), "micro-batches per optimiser step", min: 1),
+        .init("lr", .double(2e-4), "peak learning rate", min: 0),
+        .init("scheduler", .string("linear"), "learning-rate schedule", choices: ["constant", "constant_with_warmup", "linear", "cosine"]),
+        .init("warmup_steps", .int(5), "linear warm-up steps", min: 0),
+        .init("warmup_ratio", .double(0.0), "warm-up as a fraction of all steps (used when warmup_steps = 0)", min: 0, max: 1),
+        .init("max_steps", .int(60), "optimiser steps (0 = use epochs)", min: 0),
+        .init("epochs", .int(1), "passes over the training data (when max_steps = 0)", min: 0),
+        .init("weight_decay", .double(0.01), "AdamW weight decay", min: 0),
+        .init("max_grad_norm", .double(1.0), "gradient clipping norm (0 = off)", min: 0),
+        .init("seed", .int(3407), "seed of LoRA init, dropout and batch order", min: 0),
+        .init("eval_every", .int(0), "validation loss every N steps (0 = only at the end)", min: 0),
+        .init("save_every", .int(20), "checkpoint every N steps (0 = only at the end)", min: 0),
+        .init("out", .string(""), "output folder (empty = runs/run-<id>)"),
+        .init("gradient_checkpointing", .bool(false), "recompute activations in backward to save memory"),
+        .init("resume", .string(""), "checkpoint folder to resume from"),
+        .init("plot", .bool(true), "write the loss curves PNG at the end"),
+    ]
+
+    static let infer: [ParamSpec] = [
+        .init("question", .string(""), "question, formatted with the session's template"),
+        .init("prompt", .string(""), "raw prompt (overrides question)"),
+        .init("adapter", .string("auto"), "auto (this session's adapter, if any) | none | an adapter folder"),
+        .init("max_new_tokens", .int(256), "longest answer in tokens", min: 1),
+        .init("temperature", .double(0.0), "sampling temperature (0 = greedy)", min: 0),
+        .init("top_k", .int(0), "keep the k most likely tokens (0 = off)", min: 0),
+        .init("top_p", .double(1.0), "nucleus sampling mass (1 = off)", min: 0, max: 1),
+        .init("repetition_penalty", .double(1.0), "penalty on tokens already generated (1 = off)", min: 0),
+        .init("seed", .int(0), "sampling seed", min: 0),
+    ]
+
+    static let eval: [ParamSpec] = [
+        .init("split", .string("validation"), "which examples: validation, train, or a slice like \"train[0:50]\""),
+        .init("max_rows", .int(0), "evaluate at most this many examples (0 = all)", min: 0),
+    ]
+
+    static let export: [ParamSpec] = [
+        .init("out", .string(""), "output folder (empty = next to the run)"),
+        .init("merge", .bool(false), "merge the adapter into the base weights"),
+        .init("dtype", .string("f32"), "weight type of merged tensors", choices: ["f32", "f16", "bf16"]),
+    ]
+}
+
+/// The type a parameter accepts; the default value's type decides it.
+public enum ParamType: Sendable, Equatable {
+    case string, int, double, bool, stringArray
+
+    public var name: String {
+        switch self {
+        case .string: return "a string"
+        case .int: return "an integer"
+        case .double: return "a number"
+        case .bool: return "a boolean (true or false)"
+        case .stringArray: return "an array of strings"
+        }
+    }
+}
+
+public struct ParamSpec: Sendable {
+    public let key: String
+    public let defaultValue: ParamValue
+    public let help: String
+    /// Allowed values (for arrays: allowed elements); empty = any.
+    public let choices: [String]
+    /// Inclusive numeric bounds.
+    public let min: Double?
+    public let max: Double?
+
+    public var type: ParamType {
+        switch defaultValue {
+        case .string: return .string
+        case .int: return .int
+        case .double: return .double
+        case .bool: return .bool
+        case .array, .table: return .stringArray
+        }
+    }
+
+    init(_ key: String, _ defaultValue: ParamValue, _ help: String, choices: [String] = [], min: Double? = nil, max: Double? = nil) {
+        self.key = key
+        self.defaultValue = defaultValue
+        self.help = help
+        self.choices = choices
+        self.min = min
+        self.max = max
+    }
+}
