@@ -4,10 +4,18 @@ import Kernels
 /// with W [out × in] frozen, A [r × in], B [out × r] trained (PEFT's lora_A / lora_B layout).
 struct LoRAShape {
     let inFeatures: Int, outFeatures: Int, rank: Int
-    let alpha: Float
+    /// The factor on B·A: alpha/r, or alpha/√r with rsLoRA.
+    let scaling: Float
     /// Dropout probability on the LoRA input path (PEFT lora_dropout); 0 disables it.
     let dropout: Float
-    var scaling: Float { alpha / Float(rank) }
+
+    init(inFeatures: Int, outFeatures: Int, rank: Int, alpha: Float, dropout: Float) {
+        self.init(inFeatures: inFeatures, outFeatures: outFeatures, rank: rank, scaling: alpha / Float(rank), dropout: dropout)
+    }
+    init(inFeatures: Int, outFeatures: Int, rank: Int, scaling: Float, dropout: Float) {
+        self.inFeatures = inFeatures; self.outFeatures = outFeatures; self.rank = rank
+        self.scaling = scaling; self.dropout = dropout
+    }
 }
 
 /// What `loraLinearForward` keeps for the backward: xa = drop(x) Aᵀ [m × r] and, with dropout,

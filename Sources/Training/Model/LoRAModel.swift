@@ -1,0 +1,345 @@
+import Foundation
+import Kernels
+import ModelFiles
+import Transformer
+
+/// Growable 64-byte aligned Float storage, reused from step to step so training allocates
+/// its activations once.
+final class FloatBuffer {
+    private(set) var pointer: UnsafeMutablePointer<Float>
+    private(set) var capacity: Int
+
+    init() {
+        capacity = 0
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64).bindMemory(to: Float.self, capacity: 16)
+    }
+    deinit { pointer.deallocate() }
+
+    /// At least n floats (contents undefined after growth).
+    func get(_ n: Int) -> UnsafeMutablePointer<Float> {
+        if n > capacity {
+            pointer.deallocate()
+            capacity = n
+            pointer = UnsafeMutableRawPointer.allocate(byteCount: max(n, 16) * 4, alignment: 64)
+                .bindMemory(to: Float.self, capacity: max(n, 16))
+        }
+        return pointer
+    }
+    func zeroed(_ n: Int) -> UnsafeMutablePointer<Float> {
+        let p = get(n); p.initialize(repeating: 0, count: n); return p
+    }
+}
+
+/// What a decoder layer's backward needs from its forward (per micro-batch of M rows):
+/// the residual stream entering the layer and after attention, the projections q/k (after
+/// RoPE), v, the attention output, the MLP's gate and up, the norms' 1/rms, and the LoRA caches.
+final class LayerActivations {
+    let xIn = FloatBuffer(), xMid = FloatBuffer()
+    let q = FloatBuffer(), k = FloatBuffer(), v = FloatBuffer(), att = FloatBuffer()
+    let g = FloatBuffer(), u = FloatBuffer()
+    let inv1 = FloatBuffer(), inv2 = FloatBuffer()
+    var lora: [LoRACache] = Array(repeating: LoRACache(), count: LoRATarget.allCases.count)
+    /// Dropout RNG state at the start of the layer (gradient checkpointing replays it).
+    var rng = SeededRNG(seed: 0)
+}
+
+/// A causal LM with frozen base weights and trainable LoRA pairs: forward and hand-written
+/// backward of a whole micro-batch, accumulating the adapter's gradients.
+///
+/// A micro-batch is a list of sequences laid end to end as M rows (no padding): every
+/// projection runs once over all M rows; attention runs per segment. Parameters are kept flat
+/// in a fixed order (`adapter.keys`, A then B) shared with the optimiser and checkpoints.
+final class LoRAModel {
+    let weights: ModelWeights
+    let config: ModelConfig
+    let loraConfig: LoRAConfig
+    /// Store only each layer's input and recompute the layer in the backward.
+    var gradientCheckpointing: Bool
+    /// Trainable tensors, in `keys` order: params[2i] = A, params[2i + 1] = B.
+    var params: [[Float]]
+    var grads: [[Float]]
+    let keys: [(layer: Int, target: LoRATarget)]
+    /// slot[layer][target.index] → i (A at params[2i]) or nil when not adapted.
+    private let slot: [[Int?]]
+    private let shapes: [LoRAShape]
+
+    private let scratch = Scratch()
+    private let invFreq: [Float]
+    private var layerActs: [LayerActivations] = []
+    private let work = LayerActivations()
+    // Step-local buffers.
+    private let x = FloatBuffer(), h = FloatBuffer(), tmp = FloatBuffer(), act = FloatBuffer()
+    private let dx = FloatBuffer(), dh = FloatBuffer(), dq = FloatBuffer(), dk = FloatBuffer(), dv = FloatBuffer()
+    private let datt = FloatBuffer(), dg = FloatBuffer(), du = FloatBuffer(), probs = FloatBuffer(), ds = FloatBuffer()
+    private let finalIn = FloatBuffer(), finalInv = FloatBuffer(), dropBuf = FloatBuffer()
+
+    /// Rows of the LM head per cross-entropy chunk (bounds the logits buffer to chunk × vocab).
+    var lossChunk = 128
+
+    init(weights: ModelWeights, adapter: LoRAAdapter, gradientCheckpointing: Bool = false) throws {
+        try adapter.validate(for: weights.config)
+        self.weights = weights
+        config = weights.config
+        loraConfig = adapter.config
+        self.gradientCheckpointing = gradientCheckpointing
+        keys = adapter.keys
+        var p: [[Float]] = [], shp: [LoRAShape] = []
+        var sl = [[Int?]](repeating: [Int?](repeating: nil, count: LoRATarget.allCases.count), count: config.numLayers)
+        for (i, key) in keys.enumerated() {
+            let w = adapter.layers[key.layer][key.target]!
+            p.append(w.a); p.append(w.b)
+            sl[key.layer][key.target.index] = i
+            shp.append(LoRAShape(inFeatures: w.inFeatures, outFeatures: w.outFeatures, rank: w.rank,
+                                 scaling: adapter.config.scaling, dropout: Float(adapter.config.dropout)))
+        }
+        params = p
+        grads = p.map { [Float](repeating: 0, count: $0.count) }
+        slot = sl
+        shapes = shp
+        invFreq = RoPE(config: config, freqFactors: weights.ropeFreqFactors).invFreq
+    }
+
+    /// The current parameters as an adapter.
+    var adapter: LoRAAdapter {
+        var layers = [[LoRATarget: LoRAWeights]](repeating: [:], count: config.numLayers)
+        for (i, key) in keys.enumerated() {
+            let s = shapes[i]
+            layers[key.layer][key.target] = try! LoRAWeights(inFeatures: s.inFeatures, outFeatures: s.outFeatures,
+                                                             rank: s.rank, a: params[2 * i], b: params[2 * i + 1])
+        }
+        return LoRAAdapter(config: loraConfig, layers: layers)
+    }
+
+    func zeroGrads() {
+        for i in grads.indices { grads[i].withUnsafeMutableBufferPointer { $0.initialize(repeating: 0) } }
+    }
+
+    // MARK: whole model
+
+    /// Forward and backward of one micro-batch: adds gradScale · ∂(summed loss)/∂θ to `grads`
+    /// and returns the summed loss and the number of trained positions. With `backward` false
+    /// only the loss is computed (evaluation: no dropout, nothing kept).
+    func run(_ batch: [TrainSequence], gradScale: Float = 1, backward: Bool = true,
+             dropoutRNG rng: inout SeededRNG) throws -> (loss: Double, count: Int) {
+        let c = config, d = c.hiddenSize
+        let ids = batch.flatMap(\.ids)
+        let m = ids.count
+        guard m > 0 else { return (0, 0) }
+        for (i, t) in ids.enumerated() where t < 0 || t >= c.vocabSize {
+            throw OpsError("token id \(t) at row \(i) of the batch is outside the vocabulary (0..<\(c.vocabSize))")
+        }
+        var segments: [Range<Int>] = [], positions = [Int](repeating: 0, count: m)
+        var off = 0
+        for s in batch {
+            for seg in s.segments {
+                let r = (seg.lowerBound + off)..<(seg.upperBound + off)
+                segments.append(r)
+                for (j, row) in r.enumerated() { positions[row] = j }
+            }
+            off += s.ids.count
+        }
+        let targets = batch.flatMap(\.targets)
+        let rope = RoPETable(invFreq: invFreq, positions: positions)
+        let training = backward
+        if training && !gradientCheckpointing {
+            while layerActs.count < c.numLayers { layerActs.append(LayerActivations()) }
+        }
+
+        let x = self.x.get(m * d)
+        for (i, t) in ids.enumerated() { weights.embedding.dequantizeRows(t, 1, into: x + i * d) }
+
+        for li in 0..<c.numLayers {
+            let a = training && !gradientCheckpointing ? layerActs[li] : work
+            if training && gradientCheckpointing {
+                // Keep only the layer input (and the dropout stream position) for recomputation.
+                while layerActs.count < c.numLayers { layerActs.append(LayerActivations()) }
+                layerActs[li].xIn.get(m * d).update(from: x, count: m * d)
+                layerActs[li].rng = rng
+            }
+            layerForward(li, x, m: m, segments: segments, rope: rope, acts: a, training: training, rng: &rng)
+        }
+
+        // Final norm and the loss through the LM head (only trained rows reach the head).
+        let fin = finalIn.get(m * d), inv = finalInv.get(m)
+        let hf = h.get(m * d)
+        fin.update(from: x, count: m * d)
+        weights.finalNorm.withUnsafeBufferPointer { w in
+            Ops.rmsNormForward(fin, w.baseAddress!, eps: Float(c.rmsNormEps), hf, invRMS: inv, tokens: m, dim: d)
+        }
+        let head = FrozenLinear(linear: weights.lmHead, scratch: scratch)
+        guard training else {
+            return try Ops.crossEntropy(h: hf, tokens: m, dim: d, head: head, targets: targets, chunk: lossChunk, dh: nil)
+        }
+        let dhf = dh.zeroed(m * d)
+        let result = try Ops.crossEntropy(h: hf, tokens: m, dim: d, head: head, targets: targets, chunk: lossChunk,
+                                          gradScale: gradScale, dh: dhf)
+        let dx = self.dx.zeroed(m * d)
+        weights.finalNorm.withUnsafeBufferPointer { w in
+            Ops.rmsNormBackward(dhf, fin, w.baseAddress!, invRMS: inv, dx: dx, tokens: m, dim: d)
+        }
+        for li in stride(from: c.numLayers - 1, through: 0, by: -1) {
+            let a: LayerActivations
+            if gradientCheckpointing {
+                a = work
+                let xr = self.x.get(m * d)   // the forward's residual buffer is free now
+                xr.update(from: layerActs[li].xIn.pointer, count: m * d)
+                var r = layerActs[li].rng
+                layerForward(li, xr, m: m, segments: segments, rope: rope, acts: a, training: true, rng: &r)
+            } else {
+                a = layerActs[li]
+            }
+            layerBackward(li, dx, m: m, segments: segments, rope: rope, acts: a)
+        }
+        return result
+    }
+
+    // MARK: one decoder layer
+
+    /// x ← x + attn(norm(x)); x ← x + mlp(norm(x)), saving what the backward needs in `acts`.
+    private func layerForward(_ li: Int, _ x: UnsafeMutablePointer<Float>, m: Int, segments: [Range<Int>],
+                              rope: RoPETable, acts a: LayerActivations, training: Bool, rng: inout SeededRNG) {
+        let c = config, L = weights.layers[li]
+        let d = c.hiddenSize, qw = c.numHeads * c.headDim, kvw = c.numKVHeads * c.headDim, ff = c.intermediateSize
+        let eps = Float(c.rmsNormEps)
+        let shape = AttentionShape(heads: c.numHeads, kvHeads: c.numKVHeads, headDim: c.headDim)
+
+        let xIn = a.xIn.get(m * d)
+        if xIn != x { xIn.update(from: x, count: m * d) }
+        let h = self.h.get(m * d), inv1 = a.inv1.get(m)
+        L.attnNorm.withUnsafeBufferPointer { w in
+            Ops.rmsNormForward(xIn, w.baseAddress!, eps: eps, h, invRMS: inv1, tokens: m, dim: d)
+        }
+        let q = a.q.get(m * qw), k = a.k.get(m * kvw), v = a.v.get(m * kvw)
+        project(.q, li, L.q, h, m, q, a, training, &rng)
+        project(.k, li, L.k, h, m, k, a, training, &rng)
+        project(.v, li, L.v, h, m, v, a, training, &rng)
+        Ops.ropeForward(q, heads: c.numHeads, headDim: c.headDim, table: rope)
+        Ops.ropeForward(k, heads: c.numKVHeads, headDim: c.headDim, table: rope)
+        let att = a.att.get(m * qw)
+        for s in segments {
+            let T = s.count
+            Ops.attentionForward(q: q + s.lowerBound * qw, k: k + s.lowerBound * kvw, v: v + s.lowerBound * kvw,
+                                 out: att + s.lowerBound * qw, probs: probs.get(c.numHeads * T * T), tokens: T, shape: shape)
+        }
+        let o = tmp.get(m * d)
+        project(.o, li, L.o, att, m, o, a, training, &rng)
+        Vec.add(o, x, m * d)
+        let xMid = a.xMid.get(m * d)
+        xMid.update(from: x, count: m * d)
+
+        let inv2 = a.inv2.get(m)
+        L.mlpNorm.withUnsafeBufferPointer { w in
+            Ops.rmsNormForward(xMid, w.baseAddress!, eps: eps, h, invRMS: inv2, tokens: m, dim: d)
+        }
+        let g = a.g.get(m * ff), u = a.u.get(m * ff)
+        project(.gate, li, L.gate, h, m, g, a, training, &rng)
+        project(.up, li, L.up, h, m, u, a, training, &rng)
+        let act = self.act.get(m * ff)
+        swiglu(g, u, act, m * ff)
+        let down = tmp.get(m * d)
+        project(.down, li, L.down, act, m, down, a, training, &rng)
+        Vec.add(down, x, m * d)
+    }
+
+    /// dx (the residual stream's gradient after the layer) becomes the gradient before it;
+    /// the layer's LoRA gradients are accumulated.
+    private func layerBackward(_ li: Int, _ dx: UnsafeMutablePointer<Float>, m: Int, segments: [Range<Int>],
+                               rope: RoPETable, acts a: LayerActivations) {
+        let c = config, L = weights.layers[li]
+        let d = c.hiddenSize, qw = c.numHeads * c.headDim, kvw = c.numKVHeads * c.headDim, ff = c.intermediateSize
+        let eps = Float(c.rmsNormEps)
+        let shape = AttentionShape(heads: c.numHeads, kvHeads: c.numKVHeads, headDim: c.headDim)
+        let h = self.h.get(m * d), dh = self.dh.get(m * d)
+
+        // MLP: x_out = x_mid + down(silu(gate(n)) ⊙ up(n)), n = norm(x_mid).
+        let xMid = a.xMid.pointer, g = a.g.pointer, u = a.u.pointer
+        L.mlpNorm.withUnsafeBufferPointer { w in
+            for t in 0..<m { _ = Vec.rmsNorm(xMid + t * d, w.baseAddress!, eps, h + t * d, d) }
+        }
+        let act = self.act.get(m * ff)
+        swiglu(g, u, act, m * ff)
+        let dact = dg.zeroed(m * ff)
+        projectBackward(.down, li, L.down, dy: dx, x: act, m, dx: dact, a)
+        let du = self.du.get(m * ff)
+        Ops.swigluBackward(dact, g, u, dg: dact, du: du, count: m * ff)
+        dh.initialize(repeating: 0, count: m * d)
+        projectBackward(.gate, li, L.gate, dy: dact, x: h, m, dx: dh, a)
+        projectBackward(.up, li, L.up, dy: du, x: h, m, dx: dh, a)
+        L.mlpNorm.withUnsafeBufferPointer { w in
+            Ops.rmsNormBackward(dh, xMid, w.baseAddress!, invRMS: a.inv2.pointer, dx: dx, tokens: m, dim: d)
+        }
+
+        // Attention: x_mid = x_in + o(attn(rope(q(n)), rope(k(n)), v(n))), n = norm(x_in).
+        let xIn = a.xIn.pointer
+        L.attnNorm.withUnsafeBufferPointer { w in
+            for t in 0..<m { _ = Vec.rmsNorm(xIn + t * d, w.baseAddress!, eps, h + t * d, d) }
+        }
+        let datt = self.datt.zeroed(m * qw)
+        projectBackward(.o, li, L.o, dy: dx, x: a.att.pointer, m, dx: datt, a)
+        let dq = self.dq.get(m * qw), dk = self.dk.get(m * kvw), dv = self.dv.get(m * kvw)
+        let q = a.q.pointer, k = a.k.pointer, v = a.v.pointer
+        for s in segments {
+            let T = s.count, r0 = s.lowerBound
+            let p = probs.get(c.numHeads * T * T)
+            // Recompute P (keeping nh·T² probabilities per layer would dominate memory).
+            let scratchOut = tmp.get(T * qw)
+            Ops.attentionForward(q: q + r0 * qw, k: k + r0 * kvw, v: v + r0 * kvw, out: scratchOut, probs: p,
+                                 tokens: T, shape: shape)
+            Ops.attentionBackward(dout: datt + r0 * qw, q: q + r0 * qw, k: k + r0 * kvw, v: v + r0 * kvw, probs: p,
+                                  dq: dq + r0 * qw, dk: dk + r0 * kvw, dv: dv + r0 * kvw, scratch: ds.get(T * T),
+                                  tokens: T, shape: shape)
+        }
+        Ops.ropeBackward(dq, heads: c.numHeads, headDim: c.headDim, table: rope)
+        Ops.ropeBackward(dk, heads: c.numKVHeads, headDim: c.headDim, table: rope)
+        dh.initialize(repeating: 0, count: m * d)
+        projectBackward(.q, li, L.q, dy: dq, x: h, m, dx: dh, a)
+        projectBackward(.k, li, L.k, dy: dk, x: h, m, dx: dh, a)
+        projectBackward(.v, li, L.v, dy: dv, x: h, m, dx: dh, a)
+        L.attnNorm.withUnsafeBufferPointer { w in
+            Ops.rmsNormBackward(dh, xIn, w.baseAddress!, invRMS: a.inv1.pointer, dx: dx, tokens: m, dim: d)
+        }
+    }
+
+    // MARK: projections
+
+    /// y = W x (+ LoRA when this projection is adapted).
+    private func project(_ t: LoRATarget, _ li: Int, _ w: Linear, _ x: UnsafePointer<Float>, _ m: Int,
+                         _ y: UnsafeMutablePointer<Float>, _ a: LayerActivations, _ training: Bool,
+                         _ rng: inout SeededRNG) {
+        let frozen = FrozenLinear(linear: w, scratch: scratch)
+        guard let i = slot[li][t.index] else { frozen.forward(x, m: m, y); return }
+        var s = shapes[i]
+        if !training { s = LoRAShape(inFeatures: s.inFeatures, outFeatures: s.outFeatures, rank: s.rank, scaling: s.scaling, dropout: 0) }
+        params[2 * i].withUnsafeBufferPointer { pa in params[2 * i + 1].withUnsafeBufferPointer { pb in
+            Ops.loraLinearForward(x, m: m, w: frozen, a: pa.baseAddress!, b: pb.baseAddress!, shape: s, rng: &rng,
+                                  y, cache: &a.lora[t.index])
+        } }
+    }
+
+    /// dx += dy W (+ the LoRA path); accumulates the pair's gradients.
+    private func projectBackward(_ t: LoRATarget, _ li: Int, _ w: Linear, dy: UnsafePointer<Float>,
+                                 x: UnsafePointer<Float>, _ m: Int, dx: UnsafeMutablePointer<Float>, _ a: LayerActivations) {
+        let frozen = FrozenLinear(linear: w, scratch: scratch)
+        guard let i = slot[li][t.index] else { frozen.backwardInput(dy, m: m, dx); return }
+        let s = shapes[i]
+        params[2 * i].withUnsafeBufferPointer { pa in params[2 * i + 1].withUnsafeBufferPointer { pb in
+            grads[2 * i].withUnsafeMutableBufferPointer { ga in grads[2 * i + 1].withUnsafeMutableBufferPointer { gb in
+                Ops.loraLinearBackward(dy, x: x, m: m, w: frozen, a: pa.baseAddress!, b: pb.baseAddress!, shape: s,
+                                       cache: a.lora[t.index], dx: dx, da: ga.baseAddress!, db: gb.baseAddress!)
+            } }
+        } }
+    }
+
+    private func swiglu(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+        Parallel.forEachRange(n, minPerWorker: 8192) { r in
+            Ops.swigluForward(g + r.lowerBound, u + r.lowerBound, out + r.lowerBound, count: r.count)
+        }
+    }
+}
+
+extension LoRATarget {
+    /// Position in `allCases` (array index for per-target tables).
+    var index: Int {
+        switch self { case .q: 0; case .k: 1; case .v: 2; case .o: 3; case .gate: 4; case .up: 5; case .down: 6 }
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+
+/// Everything that decides a training run's numbers (recorded with the run, stored in every
+/// checkpoint, compared on resume).
+public struct TrainConfig: Codable, Equatable, Sendable {
+    public var lora = LoRAConfig()
+    /// Sequences per micro-batch (laid end to end, no padding).
+    public var batchSize = 2
+    /// Micro-batches per optimiser step; the loss is normalised by the trained tokens of the
+    /// whole window, so 4 × 1 equals one batch of 4.
+    public var gradAccum = 4
+    public var lr = 2e-4
+    public var scheduler: LRSchedule.Kind = .linear
+    public var warmupSteps = 5
+    /// Used instead of `warmupSteps` when > 0.
+    public var warmupRatio = 0.0
+    /// Optimiser steps; 0 = `epochs` passes over the data.
+    public var maxSteps = 60
+    public var epochs = 1
+    public var weightDecay = 0.01
+    /// Clip the global gradient norm to this (0 = no clipping; the norm is logged either way).
+    public var maxGradNorm = 1.0
+    /// Drives adapter init, dropout and data order.
+    public var seed: UInt64 = 3407
+    /// Validation loss every N steps (0 = only at the end).
+    public var evalEvery = 0
+    /// Checkpoint every N steps (0 = only at the end).
+    public var saveEvery = 20
+    public var gradientCheckpointing = false
+
+    public init() {}
+
+    /// Rejects settings that cannot train, naming the key as notebooks and the CLI spell it.
+    public func validate() throws {
+        func bad(_ key: String, _ why: String) -> TrainError { TrainError("\(key): \(why)") }
+        try lora.validate()
+        guard lr.isFinite, lr > 0 else { throw bad("lr", "must be a number > 0, got \(lr)") }
+        guard batchSize >= 1 else { throw bad("batch_size", "must be >= 1, got \(batchSize)") }
+        guard gradAccum >= 1 else { throw bad("grad_accum", "must be >= 1, got \(gradAccum)") }
+        guard maxSteps >= 0 else { throw bad("max_steps", "must be >= 0, got \(maxSteps)") }
+        guard maxSteps > 0 || epochs >= 1 else { throw bad("epochs", "must be >= 1 when max_steps is 0, got \(epochs)") }
+        guard warmupSteps >= 0 else { throw bad("warmup_steps", "must be >= 0, got \(warmupSteps)") }
+        guard warmupRatio >= 0, warmupRatio <= 1 else { throw bad("warmup_ratio", "must be in [0, 1], got \(warmupRatio)") }
+        guard weightDecay >= 0, weightDecay.isFinite else { throw bad("weight_decay", "must be >= 0, got \(weightDecay)") }
+        guard maxGradNorm >= 0, maxGradNorm.isFinite else { throw bad("max_grad_norm", "must be >= 0, got \(maxGradNorm)") }
+        guard evalEvery >= 0 else { throw bad("eval_every", "must be >= 0, got \(evalEvery)") }
+        guard saveEvery >= 0 else { throw bad("save_every", "must be >= 0, got \(saveEvery)") }
+    }
+
+    /// Optimiser steps for a training set of `count` sequences.
+    public func totalSteps(sequences count: Int) -> Int {
+        if maxSteps > 0 { return maxSteps }
+        let perStep = batchSize * gradAccum
+        return max(1, epochs * ((count + perStep - 1) / perStep))
+    }
+
+    func schedule(totalSteps: Int) throws -> LRSchedule {
+        try LRSchedule(kind: scheduler, baseLR: lr, totalSteps: totalSteps,
+                       warmup: warmupRatio > 0 ? .ratio(warmupRatio) : .steps(min(warmupSteps, totalSteps)))
+    }
+}
+
+public struct TrainError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// One optimiser step's numbers (what the progress line, metrics.jsonl and the record show).
+public struct StepMetrics: Codable, Equatable, Sendable {
+    public var step: Int
+    /// Mean loss per trained token over the accumulation window.
+    public var loss: Double
+    /// Global gradient norm before clipping.
+    public var gradNorm: Double
+    public var lr: Double
+    /// Input tokens and trained (loss-bearing) tokens of the step.
+    public var tokens: Int
+    public var trainedTokens: Int
+    public var seconds: Double
+    public var tokensPerSecond: Double { seconds > 0 ? Double(tokens) / seconds : 0 }
+    public var evalLoss: Double?
+}

@@ -1,0 +1,176 @@
+import Foundation
+import Kernels
+import Transformer
+
+/// How a `Trainer.run` ended.
+public enum TrainOutcome: Equatable, Sendable {
+    case completed
+    /// Stopped on request (Ctrl-C) at a step boundary; a checkpoint of that step was written.
+    case interrupted
+    /// A non-finite loss or gradient norm; the step was not applied, the last good checkpoint kept.
+    case diverged(String)
+}
+
+/// Supervised LoRA fine-tuning: data order, gradient accumulation normalised by trained tokens,
+/// clipping, AdamW with a schedule, periodic evaluation and atomic, resumable checkpoints.
+///
+/// One seed drives three independent streams: adapter init, dropout and data order. Every piece
+/// of state those streams and the optimiser carry is in the checkpoint, so resuming from step k
+/// continues the same curve bit for bit (on the same thread count).
+public final class Trainer {
+    public let config: TrainConfig
+    public let totalSteps: Int
+    /// Optimiser steps done so far.
+    public internal(set) var step = 0
+    public internal(set) var history: [StepMetrics] = []
+    /// Where checkpoints, the final adapter and metrics.jsonl go (nil: nothing written).
+    public let outputDirectory: String?
+    /// Recorded as `base_model_name_or_path` in the saved adapters.
+    public let baseModelName: String
+
+    let model: LoRAModel
+    let train: [TrainSequence]
+    let validation: [TrainSequence]
+    let schedule: LRSchedule
+    var optimizer: AdamW
+    var dataRNG: SeededRNG
+    var dropoutRNG: SeededRNG
+    /// Current epoch's order of `train` indices and the next position in it.
+    var order: [Int] = []
+    var cursor = 0
+    var epoch = 0
+
+    public init(weights: ModelWeights, train: [TrainSequence], validation: [TrainSequence] = [],
+                config: TrainConfig, outputDirectory: String?, baseModelName: String,
+                initialAdapter: LoRAAdapter? = nil) throws {
+        try config.validate()
+        guard !train.isEmpty else { throw TrainError("the training set is empty: nothing to train on") }
+        for (i, s) in train.enumerated() where s.trainedTokens == 0 {
+            throw TrainError("training sequence \(i) has no trained token (its response was masked or truncated away)")
+        }
+        self.config = config
+        self.train = train
+        self.validation = validation
+        self.outputDirectory = outputDirectory
+        self.baseModelName = baseModelName
+        totalSteps = config.totalSteps(sequences: train.count)
+        schedule = try config.schedule(totalSteps: totalSteps)
+        var initRNG = SeededRNG(seed: config.seed)
+        dataRNG = SeededRNG(seed: config.seed &+ 0x0DA7_A0DE)
+        dropoutRNG = SeededRNG(seed: config.seed &+ 0xD20_90D7)
+        let adapter = try initialAdapter ?? LoRAAdapter.initialized(config: config.lora, model: weights.config, rng: &initRNG)
+        guard adapter.config == config.lora else {
+            throw TrainError("the initial adapter's LoRA settings \(adapter.config) differ from the run's \(config.lora)")
+        }
+        model = try LoRAModel(weights: weights, adapter: adapter, gradientCheckpointing: config.gradientCheckpointing)
+        optimizer = try AdamW(parameterCounts: model.params.map(\.count),
+                              config: AdamWConfig(lr: config.lr, weightDecay: config.weightDecay))
+        newEpochOrder()
+    }
+
+    /// The adapter as trained so far.
+    public var adapter: LoRAAdapter { model.adapter }
+    public var parameterCount: Int { model.params.reduce(0) { $0 + $1.count } }
+
+    // MARK: data order
+
+    private func newEpochOrder() {
+        order = Array(train.indices)
+        // Fisher–Yates with the run's own generator (portable, unlike Swift's shuffle).
+        for i in stride(from: order.count - 1, to: 0, by: -1) {
+            let j = Int(dataRNG.next() % UInt64(i + 1))
+            order.swapAt(i, j)
+        }
+        cursor = 0
+    }
+
+    private func nextSequence() -> TrainSequence {
+        if cursor == order.count { epoch += 1; newEpochOrder() }
+        defer { cursor += 1 }
+        return train[order[cursor]]
+    }
+
+    // MARK: training
+
+    /// Trains until `totalSteps`, a stop request, or divergence. `onStep` sees every step's
+    /// metrics (eval loss included on evaluation steps); `onCheckpoint` each checkpoint written.
+    public func run(shouldStop: () -> Bool = { Interrupt.requested },
+                    onStep: (StepMetrics) throws -> Void = { _ in },
+                    onCheckpoint: (String) throws -> Void = { _ in }) throws -> TrainOutcome {
+        while step < totalSteps {
+            if shouldStop() {
+                if let p = try saveCheckpoint() { try onCheckpoint(p) }
+                return .interrupted
+            }
+            var m: StepMetrics
+            do { m = try trainStep() } catch let e as Divergence {
+                return .diverged(e.message)
+            }
+            let last = step == totalSteps
+            if !validation.isEmpty && ((config.evalEvery > 0 && step % config.evalEvery == 0) || last) {
+                m.evalLoss = try evaluate()
+                history[history.count - 1] = m
+            }
+            try appendMetrics(m)
+            try onStep(m)
+            if (config.saveEvery > 0 && step % config.saveEvery == 0) || last {
+                if let p = try saveCheckpoint() { try onCheckpoint(p) }
+            }
+        }
+        try saveFinalAdapter()
+        return .completed
+    }
+
+    struct Divergence: Error { let message: String }
+
+    /// One optimiser step over `batchSize × gradAccum` sequences.
+    func trainStep() throws -> StepMetrics {
+        let start = Date()
+        var micro: [[TrainSequence]] = []
+        for _ in 0..<config.gradAccum { micro.append((0..<config.batchSize).map { _ in nextSequence() }) }
+        let trained = micro.reduce(0) { $0 + $1.reduce(0) { $0 + $1.trainedTokens } }
+        let tokens = micro.reduce(0) { $0 + $1.reduce(0) { $0 + $1.ids.count } }
+        // Each token's loss weighs 1/(trained tokens of the whole window): accumulation over
+        // k micro-batches gives the gradient of one big batch.
+        let scale = 1 / Float(trained)
+        model.zeroGrads()
+        var loss: Double = 0
+        for mb in micro {
+            loss += try model.run(mb, gradScale: scale, dropoutRNG: &dropoutRNG).loss
+        }
+        loss /= Double(trained)
+        let norm: Float
+        if config.maxGradNorm > 0 {
+            norm = try GradClip.clip(&model.grads, maxNorm: config.maxGradNorm)
+        } else {
+            var sq: Double = 0
+            for g in model.grads { let n = Double(g.withUnsafeBufferPointer { GradClip.norm($0) }); sq += n * n }
+            norm = Float(sq.squareRoot())
+        }
+        let stepNumber = step + 1
+        guard loss.isFinite, norm.isFinite else {
+            throw Divergence(message: "step \(stepNumber): loss \(loss), grad norm \(norm) — training stopped before applying this update; the last checkpoint is kept (try a lower lr)")
+        }
+        let lr = schedule.lr(at: step)
+        try optimizer.step(parameters: &model.params, gradients: model.grads, lr: lr)
+        step = stepNumber
+        let m = StepMetrics(step: step, loss: loss, gradNorm: Double(norm), lr: lr, tokens: tokens,
+                            trainedTokens: trained, seconds: Date().timeIntervalSince(start))
+        history.append(m)
+        return m
+    }
+
+    /// Mean loss per trained token over the validation set (no dropout, no gradients).
+    public func evaluate() throws -> Double {
+        var loss: Double = 0, count = 0
+        var rng = SeededRNG(seed: 0)   // unused: evaluation has no dropout
+        var i = 0
+        while i < validation.count {
+            let mb = Array(validation[i..<min(i + config.batchSize, validation.count)])
+            let r = try model.run(mb, backward: false, dropoutRNG: &rng)
+            loss += r.loss; count += r.count
+            i += config.batchSize
+        }
+        return count > 0 ? loss / Double(count) : .nan
+    }
+}
