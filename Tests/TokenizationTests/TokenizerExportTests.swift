@@ -1,0 +1,77 @@
+import Foundation
+import ModelFiles
+import Testing
+@testable import Tokenization
+
+/// A GGUF tokenizer exported as tokenizer.json + tokenizer_config.json reads back (with
+/// `Tokenizer.load(directory:)`) as the same tokenizer. That HF tokenizers reads the export the same
+/// way is checked on the committed export in TrainingTests (MergeTests, peft/checks.json).
+@Suite struct TokenizerExportTests {
+    static func exportAndReload(_ ggufPath: String) throws -> (Tokenizer, Tokenizer, String) {
+        let gguf = try GGUFFile(path: ggufPath)
+        let original = try Tokenizer.load(gguf: gguf)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tunelab-tokexport-\(getpid())-\(UInt32.random(in: 0 ... .max))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try Tokenizer.exportHuggingFace(gguf: gguf, directory: dir, modelMaxLength: 512)
+        return (original, try Tokenizer.load(directory: dir), dir)
+    }
+
+    static let extra = ["<|begin_of_text|>Hi<|eot_id|>", "<|im_start|>user\nHi<|im_end|>\n", "12345678901234567890",
+                        "ｆｕｌｌ　ｗｉｄｔｈ", "e\u{301}te\u{301}", "😀 🇫🇷 👨‍👩‍👧"]
+
+    /// The GGUF fixtures (tiny Llama-3 with llama-bpe pre-tokenizer and BOS, tiny Qwen2 with NFC) and
+    /// SmolLM2 (Digits + ByteLevel regex) when the default model is present.
+    @Test(arguments: ["tiny-gguf/tiny-llama3.gguf", "tiny-gguf/tiny-qwen2.gguf", "smollm2"])
+    func exportReadsBackIdentically(_ name: String) throws {
+        let path = name == "smollm2" ? Fixture.smolLM2GGUF : Fixture.path(name)
+        guard FileManager.default.fileExists(atPath: path) else {
+            #expect(name == "smollm2", "missing fixture \(path)")
+            return
+        }
+        let (a, b, dir) = try Self.exportAndReload(path)
+        #expect(b.vocabSize == a.vocabSize)
+        #expect(b.bosTokenId == a.bosTokenId && b.eosTokenId == a.eosTokenId && b.padTokenId == a.padTokenId)
+        #expect(b.chatTemplate == a.chatTemplate && a.chatTemplate != nil)
+        #expect(b.addsSpecialTokens == a.addsSpecialTokens)
+        for id in 0..<a.vocabSize {
+            if a.token(id) != b.token(id) || a.isSpecialToken(id) != b.isSpecialToken(id) {
+                Issue.record("\(name): token \(id) \(a.token(id) ?? "nil") vs \(b.token(id) ?? "nil")")
+                break
+            }
+        }
+        var checked = 0
+        for s in try Fixture.strings() + Self.extra {
+            for special in [false, true] {
+                let want = a.encode(s, addSpecialTokens: special)
+                #expect(b.encode(s, addSpecialTokens: special) == want, "\(name): \(s.debugDescription)")
+                #expect(b.decode(want) == a.decode(want))
+                checked += 1
+            }
+        }
+        #expect(checked > 50)
+        // tokenizer_config.json names the special tokens by content (as transformers expects).
+        let config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/tokenizer_config.json"))) as? [String: Any])
+        #expect(config["eos_token"] as? String == a.eosToken)
+        #expect(config["bos_token"] as? String == a.bosToken)
+    }
+
+    /// The tiny Llama-3 GGUF was converted from the tiny-llama3 HF folder: its export tokenizes as
+    /// that folder's tokenizer.json (the reference HF tokenizer).
+    @Test func exportTokenizesAsTheSourceHFTokenizer() throws {
+        let (_, exported, _) = try Self.exportAndReload(Fixture.path("tiny-gguf/tiny-llama3.gguf"))
+        let hf = try Tokenizer.load(directory: Fixture.path("tiny-llama3"))
+        for s in try Fixture.strings() + Self.extra {
+            #expect(exported.encode(s, addSpecialTokens: true) == hf.encode(s, addSpecialTokens: true), "\(s.debugDescription)")
+        }
+    }
+
+    @Test func errorsNameTheFile() throws {
+        let dir = "/nonexistent-\(UInt32.random(in: 0 ... .max))"
+        do {
+            try Tokenizer.exportHuggingFace(gguf: GGUFFile(path: Fixture.path("tiny-gguf/tiny-qwen2.gguf")), directory: dir)
+            Issue.record("export into a missing folder succeeded")
+        } catch {
+            #expect("\(error)".contains(dir + "/tokenizer.json"), "\(error)")
+        }
+    }
+}
