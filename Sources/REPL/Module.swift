@@ -1,1 +1,0 @@
-// REPL module: placeholder until its first file lands.
