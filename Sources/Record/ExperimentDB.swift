@@ -59,18 +59,28 @@ public final class ExperimentDB: @unchecked Sendable {
 
     // MARK: writing
 
-    /// Id of the notebook row for this path and content hash, inserting it if new.
-    public func notebookID(path: String, sha256: String, title: String? = nil) throws -> Int64 {
+    /// Id of the notebook row for this path and content hash, inserting it if new. `content`
+    /// (the notebook's text) is kept for `replay`.
+    public func notebookID(path: String, sha256: String, title: String? = nil, content: String? = nil) throws -> Int64 {
         try withDB { db in
             try db.transaction {
                 let found = try db.query("SELECT id FROM notebooks WHERE path = ? AND sha256 = ?", [.text(path), .text(sha256)]) { $0.int(0) }
                 if let id = found.first ?? nil {
                     if let title { try db.execute("UPDATE notebooks SET title = ? WHERE id = ?", [.text(title), .int(id)]) }
+                    if let content { try db.execute("UPDATE notebooks SET content = ? WHERE id = ?", [.text(content), .int(id)]) }
                     return id
                 }
-                try db.execute("INSERT INTO notebooks (path, sha256, title) VALUES (?, ?, ?)", [.text(path), .text(sha256), title.sql])
+                try db.execute("INSERT INTO notebooks (path, sha256, title, content) VALUES (?, ?, ?, ?)",
+                               [.text(path), .text(sha256), title.sql, content.sql])
                 return db.lastInsertID
             }
+        }
+    }
+
+    /// The text of the notebook a run executed, if it was stored.
+    public func notebookContent(runID: Int64) throws -> String? {
+        try withDB { db in
+            try db.query("SELECT n.content FROM runs r JOIN notebooks n ON n.id = r.notebook_id WHERE r.id = ?", [.int(runID)]) { $0.text(0) }.first ?? nil
         }
     }
 
@@ -108,14 +118,15 @@ public final class ExperimentDB: @unchecked Sendable {
     }
 
     /// Records the start of a cell; `params` must be fully resolved (defaults included).
+    /// `changes`: the parameters the session changed from the notebook (`--set`, `:set`).
     public func startCell(runID: Int64, cellIndex: Int, kind: String, params: [String: String] = [:],
-                          seed: UInt64? = nil, files: [String: String] = [:]) throws -> Int64 {
-        let paramsJSON = try JSON.encode(params), filesJSON = try JSON.encode(files)
+                          changes: [String: String] = [:], seed: UInt64? = nil, files: [String: String] = [:]) throws -> Int64 {
+        let paramsJSON = try JSON.encode(params), filesJSON = try JSON.encode(files), changesJSON = try JSON.encode(changes)
         return try withDB { db in
             try db.execute("""
-                INSERT INTO cell_executions (run_id, cell_index, kind, params_json, seed, files_json, started_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, [.int(runID), .int(Int64(cellIndex)), .text(kind), .text(paramsJSON),
+                INSERT INTO cell_executions (run_id, cell_index, kind, params_json, changes_json, seed, files_json, started_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, [.int(runID), .int(Int64(cellIndex)), .text(kind), .text(paramsJSON), .text(changesJSON),
                       seed.map { .int(Int64(bitPattern: $0)) }, .text(filesJSON), .double(now())])
             return db.lastInsertID
         }
@@ -324,7 +335,7 @@ public final class ExperimentDB: @unchecked Sendable {
 
     private func cells(_ db: Connection, runID: Int64) throws -> [CellRecord] {
         try db.query("""
-            SELECT id, cell_index, kind, params_json, seed, files_json, started_at, duration_s, outcome, error
+            SELECT id, cell_index, kind, params_json, seed, files_json, started_at, duration_s, outcome, error, changes_json
             FROM cell_executions WHERE run_id = ? ORDER BY id
             """, [.int(runID)]) { s in
             let id = s.int(0) ?? 0
@@ -335,7 +346,8 @@ public final class ExperimentDB: @unchecked Sendable {
                 seed: s.int(4).map { UInt64(bitPattern: $0) },
                 files: try JSON.decode(s.text(5) ?? "{}", what: "files_json of cell execution \(id) in \(path)"),
                 startedAt: Date(timeIntervalSince1970: s.double(6) ?? 0), durationSeconds: s.double(7),
-                outcome: outcome.flatMap(CellOutcome.init(rawValue:)), error: s.text(9))
+                outcome: outcome.flatMap(CellOutcome.init(rawValue:)), error: s.text(9),
+                changes: try JSON.decode(s.text(10) ?? "{}", what: "changes_json of cell execution \(id) in \(path)"))
         }
     }
 

@@ -93,6 +93,8 @@ public struct CellRecord: Sendable {
     /// nil while the cell is still running.
     public let outcome: CellOutcome?
     public let error: String?
+    /// Parameters the session changed from the notebook (`--set`, `:set`), canonical text.
+    public let changes: [String: String]
 }
 
 public struct GenerationRecord: Sendable, Equatable {

@@ -9,6 +9,7 @@ enum Schema {
     /// The product's schema history. Never edit a released element: append a new one.
     static let migrations: [Migration] = [
         Migration(version: 1, sql: v1),
+        Migration(version: 2, sql: v2),
     ]
 
     /// Pragmas applied to every connection (also used by the crash-safety test's child process).
@@ -94,6 +95,14 @@ enum Schema {
             bytes   INTEGER
         );
         CREATE INDEX artifacts_cell ON artifacts(cell_id);
+        """
+
+    /// v2: the notebook's text (so `replay` can run exactly what ran, even after the file
+    /// changed) and, per cell execution, the session's parameter changes (`--set`, `:set`) as
+    /// a JSON object key → canonical value.
+    static let v2 = """
+        ALTER TABLE notebooks ADD COLUMN content TEXT;
+        ALTER TABLE cell_executions ADD COLUMN changes_json TEXT NOT NULL DEFAULT '{}';
         """
 
     /// Brings the database to the newest version in `migrations`, all-or-nothing.

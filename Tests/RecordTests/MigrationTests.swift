@@ -2,15 +2,18 @@ import Foundation
 import Testing
 @testable import Record
 
-/// The migration mechanism, exercised with test-only v2 migrations appended to the real list.
+/// The migration mechanism, exercised with test-only migrations appended to the real list
+/// (`next` = the version after the newest real one), and the real v1 → v2 step.
 extension DatabaseTests {
 @Suite struct MigrationTests {
     let env = RunEnvironment(toolVersion: "0.1.0")
+    let latest = Schema.migrations.count
+    var next: Int { latest + 1 }
 
-    /// A v1 database with one run and one cell.
+    /// A database at the current version with one run and one cell.
     func makeV1(_ path: String) throws -> (run: Int64, cell: Int64) {
         let db = try ExperimentDB(path: path, migrations: Schema.migrations)
-        #expect(try db.schemaVersion() == 1)
+        #expect(try db.schemaVersion() == latest)
         let run = try db.createRun(environment: env)
         let cell = try db.startCell(runID: run, cellIndex: 0, kind: "train", params: ["lr": "1e-4"])
         try db.finishCell(cell, outcome: .ok)
@@ -23,10 +26,10 @@ extension DatabaseTests {
         let path = tmp.path("m.sqlite")
         let (run, _) = try makeV1(path)
         // Re-running this ALTER would fail, so a second open proves it is applied exactly once.
-        let v2 = Migration(version: 2, sql: "ALTER TABLE runs ADD COLUMN note TEXT; UPDATE runs SET note = 'from v1';")
+        let v2 = Migration(version: next, sql: "ALTER TABLE runs ADD COLUMN note TEXT; UPDATE runs SET note = 'from v1';")
         for _ in 0..<2 {
             let db = try ExperimentDB(path: path, migrations: Schema.migrations + [v2])
-            #expect(try db.schemaVersion() == 2)
+            #expect(try db.schemaVersion() == next)
             #expect(try db.scalar("SELECT note FROM runs WHERE id = \(run)") == "from v1")
             #expect(try db.run(run)?.cells.first?.params == ["lr": "1e-4"])
             #expect(try db.scalar("PRAGMA foreign_keys") == "1")
@@ -39,10 +42,10 @@ extension DatabaseTests {
         let tmp = try TempDir()
         let path = tmp.path("f.sqlite")
         _ = try makeV1(path)
-        let broken = Migration(version: 2, sql: "ALTER TABLE runs ADD COLUMN x TEXT; CREATE TABLE oops (;")
+        let broken = Migration(version: next, sql: "ALTER TABLE runs ADD COLUMN x TEXT; CREATE TABLE oops (;")
         #expect(throws: RecordError.self) { _ = try ExperimentDB(path: path, migrations: Schema.migrations + [broken]) }
         let db = try ExperimentDB(path: path, migrations: Schema.migrations)
-        #expect(try db.schemaVersion() == 1)
+        #expect(try db.schemaVersion() == latest)
         #expect(try db.scalar("SELECT COUNT(*) FROM pragma_table_info('runs') WHERE name = 'x'") == "0")
     }
 
@@ -52,7 +55,7 @@ extension DatabaseTests {
         let tmp = try TempDir()
         let path = tmp.path("t.sqlite")
         let (run, cell) = try makeV1(path)
-        let rebuild = Migration(version: 2, sql: """
+        let rebuild = Migration(version: next, sql: """
             CREATE TABLE runs_new (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL,
                                    started_at REAL NOT NULL, note TEXT);
             INSERT INTO runs_new (id, kind, status, started_at) SELECT id, kind, status, started_at FROM runs;
@@ -65,16 +68,48 @@ extension DatabaseTests {
 
         let path2 = tmp.path("o.sqlite")
         _ = try makeV1(path2)
-        let orphaning = Migration(version: 2, sql: "DELETE FROM runs;")
+        let orphaning = Migration(version: next, sql: "DELETE FROM runs;")
         #expect(throws: RecordError.self) { _ = try ExperimentDB(path: path2, migrations: Schema.migrations + [orphaning]) }
         let db2 = try ExperimentDB(path: path2, migrations: Schema.migrations)
-        #expect(try db2.schemaVersion() == 1)
+        #expect(try db2.schemaVersion() == latest)
         #expect(try db2.listRuns().count == 1)
+    }
+
+    /// A file written by v1 code (rows inserted with v1's columns) opens under v2: old cells read
+    /// with no changes, old notebooks with no content, and new rows hold both.
+    @Test func realV1FileMigratesToV2() throws {
+        let tmp = try TempDir()
+        let path = tmp.path("v1.sqlite")
+        do {
+            let v1 = try ExperimentDB(path: path, migrations: Array(Schema.migrations.prefix(1)))
+            #expect(try v1.schemaVersion() == 1)
+            try v1.execute(sql: """
+                INSERT INTO notebooks (id, path, sha256, title) VALUES (1, 'nb.md', 'aa', 'T');
+                INSERT INTO runs (id, notebook_id, kind, status, started_at) VALUES (1, 1, 'run', 'completed', 1.0);
+                INSERT INTO cell_executions (id, run_id, cell_index, kind, params_json, started_at, outcome)
+                    VALUES (1, 1, 0, 'train', '{"lr":"0.0002"}', 1.0, 'ok');
+                """)
+        }
+        let db = try ExperimentDB(path: path)
+        #expect(try db.schemaVersion() == 2)
+        let old = try #require(try db.run(1))
+        #expect(old.cells.first?.params == ["lr": "0.0002"] && old.cells.first?.changes == [:])
+        #expect(try db.notebookContent(runID: 1) == nil)
+
+        let nb = try db.notebookID(path: "nb2.md", sha256: "bb", title: "U", content: "# U\n")
+        let run = try db.createRun(notebookID: nb, environment: env)
+        let cell = try db.startCell(runID: run, cellIndex: 2, kind: "train", params: ["lr": "5e-05"], changes: ["lr": "5e-05"])
+        try db.finishCell(cell, outcome: .ok)
+        #expect(try db.run(run)?.cells.first?.changes == ["lr": "5e-05"])
+        #expect(try db.notebookContent(runID: run) == "# U\n")
+        // Re-registering the same notebook keeps its id and fills in content given later.
+        #expect(try db.notebookID(path: "nb.md", sha256: "aa", content: "# T\n") == 1)
+        #expect(try db.notebookContent(runID: 1) == "# T\n")
     }
 
     @Test func rejectsAMisnumberedMigrationList() throws {
         let tmp = try TempDir()
-        let skip = Migration(version: 3, sql: "SELECT 1;")
+        let skip = Migration(version: next + 1, sql: "SELECT 1;")
         #expect(throws: RecordError.self) { _ = try ExperimentDB(path: tmp.path("n.sqlite"), migrations: Schema.migrations + [skip]) }
     }
 }
