@@ -49,12 +49,15 @@ let package = Package(
         .target(name: "Notebook", swiftSettings: cpu),
         // The interactive shell: line editing (libedit), completion, history, commands.
         .target(name: "REPL", dependencies: ["CEditLine", "Notebook", "Kernels"], swiftSettings: cpu),
+        // What the cells and commands do: prepare data, train, infer, record, replay, plot.
+        .target(name: "Session", dependencies: ["Kernels", "ModelFiles", "Tokenization", "Transformer", "Dataset",
+                                                "Training", "Record", "Plot", "Notebook", "REPL", "Hub"], swiftSettings: cpu),
 
         .executableTarget(
             name: "tunelab",
             dependencies: [
                 "Kernels", "ModelFiles", "Tokenization", "ChatTemplate", "Transformer", "Dataset", "Training", "Plot", "Record",
-                "Hub", "Notebook", "REPL",
+                "Hub", "Notebook", "REPL", "Session",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/TuneLabCLI", swiftSettings: cpu),
@@ -71,6 +74,7 @@ let package = Package(
         .testTarget(name: "HubTests", dependencies: ["Hub"], swiftSettings: cpu),
         .testTarget(name: "NotebookTests", dependencies: ["Notebook"], swiftSettings: cpu),
         .testTarget(name: "REPLTests", dependencies: ["REPL", "Notebook"], swiftSettings: cpu),
+        .testTarget(name: "SessionTests", dependencies: ["Session"], swiftSettings: cpu),
         // Drives the built `tunelab` binary as a user (and a crash) would.
         .testTarget(name: "TuneLabCLITests", dependencies: ["tunelab", "Record"], swiftSettings: cpu),
     ],

@@ -31,6 +31,7 @@ public struct DatasetStats: Sendable, Equatable {
     public var truncatedRows = 0
     public var maxLength = 0
     public var meanLength: Double { rows == 0 ? 0 : Double(tokens) / Double(rows) }
+    public init() {}
 }
 
 /// Formats and tokenises rows.

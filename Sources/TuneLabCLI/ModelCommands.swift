@@ -52,9 +52,11 @@ struct Generate: ParsableCommand {
     @Option(name: .long) var seed: UInt64 = 0
     @Option(name: .long, help: "Stop when this text appears (repeatable).") var stop: [String] = []
     @Flag(name: .long, help: "Keep generating past end-of-turn tokens.") var ignoreEos = false
+    @Option(name: .long, help: "A LoRA adapter folder (PEFT format) to apply, unmerged.") var adapter: String?
 
     func run() throws {
-        let lm = try loadModel(options)
+        var lm = try loadModel(options)
+        if let adapter { lm = try applyAdapter(adapter, to: lm) }
         var text = prompt
         if chat {
             var msgs: [ChatMessage] = []

@@ -8,7 +8,7 @@ struct TuneLab: ParsableCommand {
         commandName: "tunelab",
         abstract: "Fine-tune small open LLMs with LoRA on the CPU, as a reproducible experiment notebook.",
         version: version,
-        subcommands: [Tokenize.self, Generate.self, Score.self, Info.self, Bench.self, DebugMetricsWriter.self])
+        subcommands: [Tokenize.self, Generate.self, Score.self, Info.self, Train.self, Bench.self, DebugMetricsWriter.self])
 }
 
 /// Options every model command shares.

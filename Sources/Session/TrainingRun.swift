@@ -1,0 +1,94 @@
+import Foundation
+import Kernels
+import Training
+import Transformer
+
+/// A live one-line progress display: rewritten in place on a terminal, one line per step
+/// otherwise (logs, pipes, tests).
+public final class ProgressLine {
+    let isTTY = isatty(STDOUT_FILENO) != 0
+    let start = Date()
+    public init() {}
+
+    public func update(_ m: StepMetrics, total: Int, firstStep: Int) {
+        let done = m.step - firstStep
+        let elapsed = Date().timeIntervalSince(start)
+        let eta = done > 0 ? elapsed / Double(done) * Double(total - m.step) : 0
+        var s = String(format: "step %d/%d  loss %.4f  grad %.3f  lr %.2e  %.0f tok/s  ETA %@",
+                       m.step, total, m.loss, m.gradNorm, m.lr, m.tokensPerSecond, duration(eta))
+        if let e = m.evalLoss { s += String(format: "  eval %.4f", e) }
+        if isTTY {
+            print("\r\u{1B}[2K" + s, terminator: m.step == total ? "\n" : "")
+        } else {
+            print(s)
+        }
+        fflush(stdout)
+    }
+
+    public func finishLine() { if isTTY { print(""); fflush(stdout) } }
+}
+
+func duration(_ s: Double) -> String {
+    let t = Int(s.rounded())
+    return t >= 3600 ? "\(t / 3600)h\(t % 3600 / 60)m" : t >= 60 ? "\(t / 60)m\(String(format: "%02d", t % 60))s" : "\(t)s"
+}
+
+/// What a training run produced.
+public struct TrainingReport: Sendable {
+    public var outcome: TrainOutcome
+    public var steps: Int
+    public var history: [StepMetrics]
+    public var adapterPath: String?
+    public var checkpoints: [String]
+    public var seconds: Double
+    public var parameterCount: Int
+
+    public var summary: String {
+        let last = history.last
+        var s: String
+        switch outcome {
+        case .completed: s = "trained \(steps) steps"
+        case .interrupted: s = "interrupted at step \(steps)"
+        case .diverged(let why): s = "diverged: \(why)"
+        }
+        if let last { s += String(format: ", loss %.4f", last.loss) }
+        if let e = history.last(where: { $0.evalLoss != nil })?.evalLoss { s += String(format: ", eval loss %.4f", e) }
+        let toks = history.reduce(0) { $0 + $1.tokens }, secs = history.reduce(0) { $0 + $1.seconds }
+        if secs > 0 { s += String(format: ", %.0f tok/s", Double(toks) / secs) }
+        s += " in \(duration(seconds))"
+        if let adapterPath { s += "; adapter → \(adapterPath)" }
+        return s
+    }
+}
+
+/// Trains (or resumes) and prints progress; `onStep` sees each step (the record's metric writer).
+public func runTraining(weights: ModelWeights, data: PreparedData, config: TrainConfig, outputDirectory: String,
+                        baseModelName: String, resume: String? = nil, quiet: Bool = false,
+                        onStep: (StepMetrics) throws -> Void = { _ in }) throws -> (Trainer, TrainingReport) {
+    let trainer: Trainer
+    if let resume, !resume.isEmpty {
+        trainer = try Trainer.resume(from: resume, weights: weights, train: data.train, validation: data.validation,
+                                     config: config, outputDirectory: outputDirectory, baseModelName: baseModelName)
+    } else {
+        trainer = try Trainer(weights: weights, train: data.train, validation: data.validation, config: config,
+                              outputDirectory: outputDirectory, baseModelName: baseModelName)
+    }
+    let progress = ProgressLine()
+    let first = trainer.step
+    if !quiet {
+        print("training \(trainer.parameterCount) LoRA parameters (r=\(config.lora.rank), \(config.lora.targets.map(\.rawValue).joined(separator: ","))) for \(trainer.totalSteps) steps\(first > 0 ? ", resuming at step \(first)" : ""); output → \(outputDirectory)")
+    }
+    var checkpoints: [String] = []
+    let start = Date()
+    Interrupt.clear()
+    let outcome = try trainer.run(onStep: { m in
+        if !quiet { progress.update(m, total: trainer.totalSteps, firstStep: first) }
+        try onStep(m)
+    }, onCheckpoint: { checkpoints.append($0) })
+    if !quiet, outcome != .completed { progress.finishLine() }
+    let report = TrainingReport(outcome: outcome, steps: trainer.step, history: Array(trainer.history.dropFirst(first)),
+                                adapterPath: outcome == .completed ? outputDirectory + "/adapter" : checkpoints.last,
+                                checkpoints: checkpoints, seconds: Date().timeIntervalSince(start),
+                                parameterCount: trainer.parameterCount)
+    return (trainer, report)
+}
