@@ -46,6 +46,9 @@ import Transformer
         if base.weights.ropeFreqFactors != nil {
             want.ropeScaling = try ModelConfig.fromHF(configPath: PEFTFixtures.path("tiny-llama3/config.json")).ropeScaling
         }
+        // GGUF holds eps as float32; config.json gets its shortest decimal (1e-05), the same float32.
+        #expect(Float(merged.config.rmsNormEps) == Float(want.rmsNormEps))
+        want.rmsNormEps = merged.config.rmsNormEps
         #expect(merged.config == want)
         #expect(merged.weights.ropeFreqFactors == nil)
         #expect((merged.weights.lmHead === merged.weights.embedding) == (base.weights.lmHead === base.weights.embedding))

@@ -200,8 +200,8 @@ func hfConfigJSON(_ c: ModelConfig, ropeScaling: RopeScaling?, tied: Bool, atten
         "num_hidden_layers": String(c.numLayers),
         "num_key_value_heads": String(c.numKVHeads),
         "pad_token_id": int(padTokenId),
-        "rms_norm_eps": pythonFloat(c.rmsNormEps),
-        "rope_theta": pythonFloat(c.ropeTheta),
+        "rms_norm_eps": configFloat(c.rmsNormEps),
+        "rope_theta": configFloat(c.ropeTheta),
         "tie_word_embeddings": tied ? "true" : "false",
         "use_cache": "true",
         "vocab_size": String(c.vocabSize),
@@ -226,6 +226,13 @@ func hfConfigJSON(_ c: ModelConfig, ropeScaling: RopeScaling?, tied: Bool, atten
         e["rope_scaling"] = "null"
     }
     return "{\n" + e.keys.sorted().map { "  \"\($0)\": \(e[$0]!)" }.joined(separator: ",\n") + "\n}\n"
+}
+
+/// GGUF stores eps and theta as float32 (1e-5 becomes 9.99999974737875e-06): print a value that is
+/// exactly a float32 as that float32's shortest decimal, which transformers rounds back to the same float32.
+func configFloat(_ x: Double) -> String {
+    guard x.isFinite, Double(Float(x)) == x, let d = Double("\(Float(x))") else { return pythonFloat(x) }
+    return pythonFloat(d)
 }
 
 func generationConfigJSON(_ c: ModelConfig) -> String {
