@@ -12,6 +12,8 @@ Two stages, because the second one checks files TuneLab wrote from the first one
         tiny-gguf-llama3/adapter/   r=2, alpha=4, all 7 projections, F16; base = the tiny-llama3 GGUF
                                     (dequantised by gguf-py, Q/K rows un-permuted: the values TuneLab sees)
         */refs.json                 prompts (text, ids) and PEFT's last-position logits (float32)
+        rope_freqs.json             llama.cpp's rope_freqs divisors (convert_hf_to_gguf's formula) for Llama-3.1 /
+                                    3.2 rope_scaling and a non-standard one, for the rope_freqs -> rope_scaling fit
   (then)  TUNELAB_WRITE_PEFT_FIXTURES=1 swift test --filter "PEFTFixtures|MergeFixtures"
       TuneLab writes tiny-llama3/tunelab-adapter/ (its save of the PEFT adapter), merged-tiny-qwen2/
       (bf16 merge of the HF folder) and merged-tiny-gguf-llama3/ (f32 merge of the GGUF, with the
@@ -166,6 +168,23 @@ def make_adapter(name, a):
           f"{max(p['adapter_effect_max_abs'] for p in prompts):.3f}, PEFT merge diff {merge_diff:.2e}")
 
 
+def rope_freqs():
+    from make_gguf_model_references import llama3_rope_factors
+    cases = [
+        ("llama-3.1-8b", 500000.0, 128, dict(factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0, original_max_position_embeddings=8192)),
+        ("llama-3.2-1b", 500000.0, 64, dict(factor=32.0, low_freq_factor=1.0, high_freq_factor=4.0, original_max_position_embeddings=8192)),
+        ("custom", 10000.0, 32, dict(factor=4.0, low_freq_factor=2.0, high_freq_factor=8.0, original_max_position_embeddings=1024)),
+    ]
+    rows = []
+    for name, theta, hd, rs in cases:
+        hp = {"rope_theta": theta, "head_dim": hd, "rope_scaling": dict(rs, rope_type="llama3")}
+        rows.append({"name": name, "rope_theta": theta, "head_dim": hd, "rope_scaling": hp["rope_scaling"],
+                     "factors": f32list(llama3_rope_factors(hp))})
+    write_json(os.path.join(OUT, "rope_freqs.json"), {"script": "scripts/make_peft_references.py",
+                                                     "formula": "convert_hf_to_gguf LlamaModel.generate_extra_tensors",
+                                                     "cases": rows})
+
+
 def check():
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -240,6 +259,7 @@ def main():
     if stage == "adapters":
         for name, a in ADAPTERS.items():
             make_adapter(name, a)
+        rope_freqs()
     elif stage == "check":
         check()
     else:

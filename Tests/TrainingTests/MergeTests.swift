@@ -194,4 +194,34 @@ import Transformer
             try llama3Scaling(freqFactors: [1, 3, 2, 8, 8, 8, 8, 8], theta: 5e5, headDim: 16, path: "x")
         }
     }
+
+    /// Divisors llama.cpp's converter makes for Llama-3.1 / 3.2 rope_scaling map back to those keys; a
+    /// non-standard one maps to an equivalent parametrisation (TuneLab's RoPE gives the same frequencies).
+    @Test func ropeFreqsOfRealLlamaConfigs() throws {
+        let file = try PEFTFixtures.json("peft/rope_freqs.json")
+        let cases = try #require(file["cases"] as? [[String: Any]])
+        #expect(cases.count == 3)
+        for c in cases {
+            let name = try #require(c["name"] as? String)
+            let theta = try #require(c["rope_theta"] as? Double), hd = try #require(c["head_dim"] as? Int)
+            let rs = try #require(c["rope_scaling"] as? [String: Any])
+            let ff = try #require(c["factors"] as? [Double]).map(Float.init)
+            let want = RopeScaling(type: "llama3", factor: try #require(rs["factor"] as? Double),
+                                   lowFreqFactor: try #require(rs["low_freq_factor"] as? Double),
+                                   highFreqFactor: try #require(rs["high_freq_factor"] as? Double),
+                                   originalMaxPositionEmbeddings: try #require(rs["original_max_position_embeddings"] as? Int))
+            let got = try #require(try llama3Scaling(freqFactors: ff, theta: theta, headDim: hd, path: name))
+            if name != "custom" { #expect(got == want, "\(name)") }
+            var config = try ModelConfig.fromHF(configPath: PEFTFixtures.path("tiny-llama3/config.json"))
+            config.ropeTheta = theta
+            config.headDim = hd
+            config.ropeScaling = nil
+            let fromTensor = RoPE(config: config, freqFactors: ff).invFreq
+            config.ropeScaling = got
+            let fromKeys = RoPE(config: config).invFreq
+            for (a, b) in zip(fromTensor, fromKeys) {
+                #expect(abs(a - b) <= 1e-6 * abs(a), "\(name): \(a) vs \(b) (fit \(got))")
+            }
+        }
+    }
 }
