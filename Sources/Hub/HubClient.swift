@@ -261,6 +261,14 @@ public struct HubClient: Sendable {
         let dest = snapshot + "/" + file
         let fm = FileManager.default
         if fm.fileExists(atPath: dest) { return dest }
+        // Another process may be downloading into this snapshot (same .part file): take turns.
+        let lockFD = open(snapshot, O_RDONLY)
+        if lockFD >= 0, flock(lockFD, LOCK_EX | LOCK_NB) != 0 {
+            noteOnce("hub: waiting for another download into \(snapshot)")
+            flock(lockFD, LOCK_EX)
+        }
+        defer { if lockFD >= 0 { flock(lockFD, LOCK_UN); close(lockFD) } }
+        if fm.fileExists(atPath: dest) { return dest }
         let dir = (dest as NSString).deletingLastPathComponent
         do { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
             throw HubError.disk(path: dir, reason: error.localizedDescription)
@@ -302,18 +310,16 @@ public struct HubClient: Sendable {
     /// Size against Content-Length / Content-Range / X-Linked-Size; sha256 against the LFS etag.
     private func verify(_ reply: HTTPReply, file: String, part: String, url: URL) throws {
         let encoded = reply.headers["content-encoding"].map { $0 != "identity" } ?? false
-        var expectedSize: Int64?
+        var sizes: [Int64?] = [reply.header("x-linked-size").flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }]
         if reply.status == 206 {
-            expectedSize = HTTPTransfer.contentRangeTotal(reply.headers["content-range"])
-        } else if !encoded, let len = reply.headers["content-length"].flatMap({ Int64($0.trimmingCharacters(in: .whitespaces)) }) {
-            expectedSize = len
+            sizes.append(HTTPTransfer.contentRangeTotal(reply.headers["content-range"]))
+        } else if !encoded {
+            sizes.append(reply.headers["content-length"].flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) })
         }
-        if expectedSize == nil, let linked = reply.header("x-linked-size").flatMap({ Int64($0) }) {
-            expectedSize = linked
-        }
-        if let expectedSize, expectedSize != reply.fileSize {
-            if reply.fileSize > expectedSize { try? FileManager.default.removeItem(atPath: part) }
-            throw HubError.sizeMismatch(file: file, url: url.absoluteString, expected: expectedSize, got: reply.fileSize)
+        for case let expected? in sizes where expected != reply.fileSize {
+            // Keep a short file for the next run to resume; a long one is garbage.
+            if reply.fileSize > expected { try? FileManager.default.removeItem(atPath: part) }
+            throw HubError.sizeMismatch(file: file, url: url.absoluteString, expected: expected, got: reply.fileSize)
         }
         // The hub sends the LFS object's sha256 as X-Linked-Etag on the redirect (and as ETag
         // when it serves the file itself); a git blob's ETag is a 40-hex sha1, which we skip.

@@ -16,7 +16,8 @@ import Testing
         #expect(path == cache + "/datasets--Org--med-SFT/snapshots/\(commitA)/medical_o1_sft.json")
         #expect(fileBytes(path) == rows)
         #expect(hub.log.map(\.path) == ["/api/datasets/Org/med-SFT/revision/main",
-                                        "/datasets/Org/med-SFT/resolve/\(commitA)/medical_o1_sft.json"])
+                                        "/datasets/Org/med-SFT/resolve/\(commitA)/medical_o1_sft.json",
+                                        "/api/resolve-cache/datasets/Org/med-SFT/\(commitA)/medical_o1_sft.json"])
         let nested = try client.downloadDatasetFile(repo: "Org/med-SFT", file: "data/big.jsonl")
         #expect(fileBytes(nested) == big)
     }

@@ -2,8 +2,10 @@
 //   GET /api/{models|datasets}/{org}/{name}/revision/{rev}   → {"sha", "siblings": [{"rfilename"}]}
 //   GET /{org}/{name}/resolve/{rev}/{file}                   (models)
 //   GET /datasets/{org}/{name}/resolve/{rev}/{file}          (datasets)
-// LFS files answer the resolve with a 302 to /cdn/{sha256} carrying X-Linked-Etag / X-Linked-Size,
-// as the hub does with its CDN; the CDN answers Range requests (unless turned off).
+// LFS files answer the resolve with a 302 to http://{cdnHost}:{port}/cdn/{sha256} carrying
+// X-Linked-Etag / X-Linked-Size, as the hub does with its CDN; the CDN answers Range requests
+// (unless turned off). Regular files answer with a relative 307 to /api/resolve-cache/..., as the
+// hub does now.
 import Foundation
 @testable import Hub
 
@@ -25,8 +27,12 @@ final class FakeHub: @unchecked Sendable {
     /// Token that opens gated repos.
     var token = "hf_testtoken"
     var supportsRange = true
+    /// Host name of the CDN redirects ("localhost" makes it a different host from the hub's 127.0.0.1).
+    var cdnHost = "127.0.0.1"
     /// Files whose advertised sha256 is wrong.
     var wrongSha: Set<String> = []
+    /// Files whose advertised X-Linked-Size is one byte too many.
+    var wrongSize: Set<String> = []
     /// File → body bytes sent on its first download before the connection drops.
     var truncateOnce: [String: Int] = [:]
     private(set) var server: LocalHTTPServer!
@@ -62,6 +68,14 @@ final class FakeHub: @unchecked Sendable {
         lock.unlock()
         let parts = r.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
         if parts.first == "cdn", parts.count == 2 { return cdn(parts[1], r) }
+        if parts.count >= 7, parts[0] == "api", parts[1] == "resolve-cache" {
+            // /api/resolve-cache/{kind}/{org}/{name}/{sha}/{file}
+            guard let repo = find(parts[2], parts[3] + "/" + parts[4]), let body = repo.files[parts[6...].joined(separator: "/")] else {
+                return .text(404, "no such cached file")
+            }
+            let blob = String(repeating: "ab", count: 20)   // a git blob sha1, not a sha256
+            return .init(status: 200, headers: [("ETag", "\"\(blob)\""), ("X-Repo-Commit", repo.sha)], body: body)
+        }
         if parts.first == "api", parts.count == 6, parts[4] == "revision" {
             guard let repo = find(parts[1], parts[2] + "/" + parts[3]) else { return repoNotFound() }
             if let denied = gate(repo, r) { return denied }
@@ -92,14 +106,13 @@ final class FakeHub: @unchecked Sendable {
             lock.unlock()
             let sha = wrongSha.contains(file) ? Self.sha(body + [0]) : object
             return .init(status: 302, headers: [
-                ("Location", "\(endpoint.absoluteString)/cdn/\(object)"),
-                ("X-Linked-Etag", "\"\(sha)\""), ("X-Linked-Size", "\(body.count)"),
+                ("Location", "http://\(cdnHost):\(server.port)/cdn/\(object)"),
+                ("X-Linked-Etag", "\"\(sha)\""), ("X-Linked-Size", "\(body.count + (wrongSize.contains(file) ? 1 : 0))"),
                 ("X-Repo-Commit", repo.sha), ("ETag", "\"\(sha)\""),
             ])
         }
-        // A regular git file: the ETag is the blob's sha1 (40 hex), which is not a sha256.
-        let blob = String(repeating: "ab", count: 20)
-        return .init(status: 200, headers: [("ETag", "\"\(blob)\""), ("X-Repo-Commit", repo.sha)], body: body)
+        return .init(status: 307, headers: [("Location", "/api/resolve-cache/\(kind)/\(repo.id)/\(repo.sha)/\(file)"),
+                                            ("X-Repo-Commit", repo.sha)])
     }
 
     private func cdn(_ sha: String, _ r: LocalHTTPServer.Request) -> LocalHTTPServer.Response {

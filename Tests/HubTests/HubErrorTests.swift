@@ -81,6 +81,31 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: snapshot + "/.complete"))
     }
 
+    @Test func sizeMismatchIsReported() throws {
+        let hub = try FakeHub([modelRepo()])
+        hub.wrongSize = ["model.safetensors"]
+        let client = HubClient(endpoint: hub.endpoint, token: "", cacheDirectory: try temporaryCache(), offline: false)
+        let error = #expect(throws: HubError.self) { try client.downloadModel(repo: "org/tiny") }
+        let n = Int64(modelRepo().files["model.safetensors"]!.count)
+        #expect(error == .sizeMismatch(file: "model.safetensors", url: "\(hub.endpoint.absoluteString)/org/tiny/resolve/\(commitA)/model.safetensors",
+                                       expected: n + 1, got: n))
+        #expect("\(error!)".contains("incomplete"))
+    }
+
+    @Test func unwritableCacheIsADiskError() throws {
+        let hub = try FakeHub([modelRepo()])
+        let blocker = try temporaryCache() + "/not-a-folder"
+        #expect(FileManager.default.createFile(atPath: blocker, contents: Data("x".utf8)))
+        let client = HubClient(endpoint: hub.endpoint, token: "", cacheDirectory: blocker + "/cache", offline: false)
+        let error = #expect(throws: HubError.self) { try client.downloadModel(repo: "org/tiny") }
+        guard case let .disk(path, _)? = error else {
+            Issue.record("expected a disk error, got \(String(describing: error))")
+            return
+        }
+        #expect(path.hasPrefix(blocker + "/cache/models--org--tiny"))
+        #expect("\(error!)".hasPrefix("cannot write \(blocker)/cache/models--org--tiny"))
+    }
+
     @Test func killedDownloadResumesWithRange() throws {
         let repo = modelRepo()
         let body = repo.files["model.safetensors"]!

@@ -95,11 +95,41 @@ func modelRepo(id: String = "org/tiny", sha: String = commitA, weights: Int = 20
 
     @Test func tokenIsSentAndOpensGatedRepo() throws {
         let hub = try FakeHub([modelRepo(id: "org/gated", gated: true)])
+        hub.cdnHost = "localhost"
         let client = HubClient(endpoint: hub.endpoint, token: hub.token, cacheDirectory: try temporaryCache(), offline: false)
         let folder = try client.downloadModel(repo: "org/gated")
-        #expect(FileManager.default.fileExists(atPath: folder + "/model.safetensors"))
+        #expect(fileBytes(folder + "/model.safetensors") == modelRepo().files["model.safetensors"])
         let hubRequests = hub.log.filter { !$0.path.hasPrefix("/cdn/") }
-        #expect(!hubRequests.isEmpty)
+        #expect(hubRequests.count >= 7)
         #expect(hubRequests.allSatisfy { $0.headers["authorization"] == "Bearer \(hub.token)" })
+        // The token stays with the hub: the CDN (another host) gets none.
+        let cdn = hub.log.filter { $0.path.hasPrefix("/cdn/") }
+        #expect(cdn.count == 1 && cdn.allSatisfy { $0.headers["host"]?.hasPrefix("localhost:") == true && $0.headers["authorization"] == nil })
     }
+}
+
+@Suite struct ConcurrentDownloadTests {
+    /// Several downloads of one model into one cache at once (two shells, two notebooks) take
+    /// turns on the snapshot folder instead of writing the same `.part` file together.
+    @Test func parallelDownloadsOfOneModel() throws {
+        let repo = modelRepo()
+        let hub = try FakeHub([repo])
+        let cache = try temporaryCache()
+        let results = LockedArray()
+        DispatchQueue.concurrentPerform(iterations: 3) { _ in
+            let client = HubClient(endpoint: hub.endpoint, token: "", cacheDirectory: cache, offline: false)
+            results.append(Result { try client.downloadModel(repo: "org/tiny") })
+        }
+        let folders = try results.items.map { try $0.get() }
+        #expect(folders.count == 3 && Set(folders).count == 1)
+        #expect(fileBytes(folders[0] + "/model.safetensors") == repo.files["model.safetensors"])
+        #expect(hub.log.filter { $0.path.hasPrefix("/cdn/") }.count == 1)
+    }
+}
+
+final class LockedArray: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _items: [Result<String, Error>] = []
+    func append(_ r: Result<String, Error>) { lock.lock(); _items.append(r); lock.unlock() }
+    var items: [Result<String, Error>] { lock.lock(); defer { lock.unlock() }; return _items }
 }
