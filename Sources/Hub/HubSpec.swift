@@ -1,4 +1,5 @@
 // `hf:` specs as users write them on the command line and in notebooks.
+import Foundation
 
 /// Where on the hub a model or dataset lives: `hf:org/name[@rev][/path/in/repo]`.
 public struct HubSpec: Equatable, Sendable, CustomStringConvertible {
@@ -23,7 +24,7 @@ public struct HubSpec: Equatable, Sendable, CustomStringConvertible {
         var s = "hf:"
         if let kind { s += kind.rawValue + "s/" }
         s += repo
-        if revision != "main" { s += "@" + revision }
+        if revision != "main" { s += "@" + HubClient.encodeRevision(revision) }
         if let path { s += "/" + path }
         return s
     }
@@ -77,6 +78,11 @@ extension HubClient {
             parts.removeFirst(min(2, parts.count))
         }
         guard !revision.isEmpty else { throw bad("empty revision after '@'") }
+        // A ref with slashes is written percent-encoded, as the hub does: `@refs%2Fpr%2F1`.
+        guard let decoded = revision.removingPercentEncoding, !decoded.isEmpty else {
+            throw bad("revision '\(revision)' has a bad percent-escape")
+        }
+        revision = decoded
         guard !revision.contains(where: { $0 == " " || $0 == "?" || $0 == "#" }) else {
             throw bad("revision '\(revision)' has characters a git ref cannot have")
         }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Hub
 
@@ -19,6 +20,7 @@ import Testing
         #expect(HubClient.parse("hf:gpt2") == HubSpec(repo: "gpt2"))
         #expect(HubClient.parse("hf:gpt2@main") == HubSpec(repo: "gpt2"))
         #expect(HubClient.parse("hf:org/name/") == HubSpec(repo: "org/name"))
+        #expect(HubClient.parse("hf:org/name@refs%2Fpr%2F1/x.json") == HubSpec(repo: "org/name", path: "x.json", revision: "refs/pr/1"))
     }
 
     @Test func nonHubSpecsAreNil() throws {
@@ -42,10 +44,30 @@ import Testing
     }
 
     @Test func descriptionRoundTrips() {
-        for s in ["hf:org/name", "hf:org/name@dev/a/b.json", "hf:datasets/org/name/x.jsonl"] {
+        for s in ["hf:org/name", "hf:org/name@dev/a/b.json", "hf:datasets/org/name/x.jsonl", "hf:org/name@refs%2Fpr%2F1"] {
             let spec = HubClient.parse(s)
             #expect(spec?.description == s)
             #expect(spec.flatMap { HubClient.parse($0.description) } == spec)
         }
+    }
+}
+
+@Suite struct HubURLTests {
+    @Test func resolveURLsFollowTheHubShapes() {
+        let client = HubClient(endpoint: URL(string: "https://hub.example/")!, token: "", cacheDirectory: "/tmp/x", offline: false)
+        #expect(client.endpoint.absoluteString == "https://hub.example")
+        #expect(client.resolveURL(.model, repo: "org/m", revision: "main", file: "model.safetensors").absoluteString
+                == "https://hub.example/org/m/resolve/main/model.safetensors")
+        #expect(client.resolveURL(.dataset, repo: "org/d", revision: "refs/pr/1", file: "data/my file#1.json").absoluteString
+                == "https://hub.example/datasets/org/d/resolve/refs%2Fpr%2F1/data/my%20file%231.json")
+        #expect(client.repoFolder(.dataset, repo: "org/d") == "/tmp/x/datasets--org--d")
+    }
+
+    @Test func lfsETagsAreRecognised() {
+        let sha = String(repeating: "a1", count: 32)
+        #expect(HubClient.sha256FromETag("\"\(sha)\"") == sha)
+        #expect(HubClient.sha256FromETag("W/\"\(sha.uppercased())\"") == sha)
+        #expect(HubClient.sha256FromETag("\"\(String(repeating: "ab", count: 20))\"") == nil)   // git blob sha1
+        #expect(HubClient.sha256FromETag("\"d41d8cd98f00b204e9800998ecf8427e-12\"") == nil)    // S3 multipart
     }
 }
