@@ -94,12 +94,12 @@ public struct HubClient: Sendable {
         let info: RepoInfo
         do {
             info = try repoInfo(kind, repo: repo, revision: revision)
-        } catch let HubError.unreachable(endpoint, reason) {
+        } catch let error as HubError where error.isOutage {
             if let path = cachedModel(repo: repo, file: file, revision: revision) {
-                noteOnce("hub: cannot reach \(endpoint) (\(reason)); using the cached \(what) at \(path)")
+                noteOnce("hub: \(error.outageSummary); using the cached \(what) at \(path)")
                 return path
             }
-            throw HubError.unreachable(endpoint: endpoint, reason: reason)
+            throw error
         }
         let snapshot = try prepareSnapshot(kind, repo: repo, revision: revision, sha: info.sha)
         let listed = Set(info.files)
@@ -169,12 +169,12 @@ public struct HubClient: Sendable {
         let info: RepoInfo
         do {
             info = try repoInfo(kind, repo: repo, revision: revision)
-        } catch let HubError.unreachable(endpoint, reason) {
+        } catch let error as HubError where error.isOutage {
             if let path = cachedDatasetFile(repo: repo, file: file, revision: revision) {
-                noteOnce("hub: cannot reach \(endpoint) (\(reason)); using the cached \(what) file at \(path)")
+                noteOnce("hub: \(error.outageSummary); using the cached \(what) file at \(path)")
                 return path
             }
-            throw HubError.unreachable(endpoint: endpoint, reason: reason)
+            throw error
         }
         let snapshot = try prepareSnapshot(kind, repo: repo, revision: revision, sha: info.sha)
         let dataFiles = info.files.filter(Self.isJSONData)

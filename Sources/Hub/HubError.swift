@@ -62,3 +62,22 @@ public enum HubError: Error, CustomStringConvertible, Equatable {
         }
     }
 }
+
+extension HubError {
+    /// The hub cannot answer right now (no network, or a server error): a cached snapshot may stand in.
+    var isOutage: Bool {
+        switch self {
+        case .unreachable: return true
+        case let .http(status, _, _): return status >= 500
+        default: return false
+        }
+    }
+
+    var outageSummary: String {
+        switch self {
+        case let .unreachable(endpoint, reason): return "cannot reach \(endpoint) (\(reason))"
+        case let .http(status, url, _): return "HTTP \(status) from \(url)"
+        default: return description
+        }
+    }
+}

@@ -27,6 +27,8 @@ final class FakeHub: @unchecked Sendable {
     /// Token that opens gated repos.
     var token = "hf_testtoken"
     var supportsRange = true
+    /// Every request fails with 503 (a hub outage).
+    var outage = false
     /// Host name of the CDN redirects ("localhost" makes it a different host from the hub's 127.0.0.1).
     var cdnHost = "127.0.0.1"
     /// Files whose advertised sha256 is wrong.
@@ -66,6 +68,7 @@ final class FakeHub: @unchecked Sendable {
         lock.lock()
         _log.append(r)
         lock.unlock()
+        if outage { return .text(503, "Service Unavailable") }
         let parts = r.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
         if parts.first == "cdn", parts.count == 2 { return cdn(parts[1], r) }
         if parts.count >= 7, parts[0] == "api", parts[1] == "resolve-cache" {

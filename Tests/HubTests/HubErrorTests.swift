@@ -29,6 +29,18 @@ import Testing
         }
     }
 
+    @Test func cacheStandsInDuringAHubOutage() throws {
+        let hub = try FakeHub([modelRepo(), FakeHub.Repo(kind: "datasets", id: "org/ds", sha: commitB, files: ["a.json": [0x5b, 0x5d]])])
+        let client = HubClient(endpoint: hub.endpoint, token: "", cacheDirectory: try temporaryCache(), offline: false)
+        let folder = try client.downloadModel(repo: "org/tiny")
+        let data = try client.downloadDatasetFile(repo: "org/ds", file: "a.json")
+        hub.outage = true
+        #expect(try client.downloadModel(repo: "org/tiny") == folder)
+        #expect(try client.downloadDatasetFile(repo: "org/ds", file: "a.json") == data)
+        let error = #expect(throws: HubError.self) { try client.downloadModel(repo: "org/tiny", revision: commitB) }
+        #expect("\(error!)" == "HTTP 503 from \(hub.endpoint.absoluteString)/api/models/org/tiny/revision/\(commitB): Service Unavailable")
+    }
+
     @Test func incompleteSnapshotIsNotUsedOffline() throws {
         let hub = try FakeHub([modelRepo()])
         hub.wrongSha = ["model.safetensors"]
