@@ -3,7 +3,7 @@ import Notebook
 /// Tab completion as a pure function of the text before the cursor.
 public enum Completion {
     /// Commands the REPL itself handles.
-    public static let replCommands = [":next", ":run", ":cells", ":show", ":goto", ":set", ":unset", ":open", ":help", ":quit"]
+    public static let replCommands = [":next", ":run", ":cells", ":show", ":goto", ":set", ":unset", ":help", ":quit"]
 
     /// Full replacements for the word being typed at the end of `line` (the word after the last
     /// space, possibly empty), sorted. `extraCommands` are the executor's (":runs", ":plot", …).

@@ -19,7 +19,9 @@ public final class PipeLineReader: LineReader {
 }
 
 /// A libedit reader when stdin is a terminal, plain line reading otherwise.
-public func makeLineReader(completer: @escaping (String) -> [String] = { Completion.candidates(for: $0) }) -> LineReader {
+public func makeLineReader(completer: @escaping (String) -> [String] = {
+    Completion.candidates(for: $0, extraCommands: Repl.defaultExecutorCommands.map(\.name))
+}) -> LineReader {
     if isatty(0) != 0, let r = EditLineReader(historyPath: EditLineReader.defaultHistoryPath, completer: completer) { return r }
     return PipeLineReader()
 }

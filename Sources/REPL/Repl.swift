@@ -35,7 +35,7 @@ public enum CellState: Equatable, Sendable {
 
 /// The command loop over a notebook (or an empty session).
 public final class Repl {
-    public private(set) var notebook: Notebook?
+    public let notebook: Notebook?
     /// The notebook's cells, then any typed at the prompt.
     public private(set) var cells: [Cell]
     public private(set) var states: [CellState]
@@ -173,18 +173,6 @@ public final class Repl {
             setOverrides(raw.isEmpty ? [] : Self.splitAssignments(raw))
         case ":unset":
             unset(rest)
-        case ":open":
-            guard rest.count == 1 else { err("error: usage: :open NOTEBOOK.md"); return true }
-            do {
-                let nb = try Notebook(path: rest[0])
-                notebook = nb
-                cells = nb.cells
-                states = Array(repeating: .notRun, count: cells.count)
-                cursor = 0
-                out("\(nb.title ?? nb.path): \(cells.count) cells")
-            } catch {
-                err("error: \(error)")
-            }
         case ":help", ":h", ":?":
             help(rest.first)
         default:
@@ -301,7 +289,9 @@ public final class Repl {
             Interrupt.clear()
             states[i] = state
             lastInterrupted = state == .interrupted
-            if i >= cursor { cursor = i + 1 }
+            // The cursor moves past a cell that succeeded and stays on one that did not, so
+            // `:set …` then `:next` retries it.
+            if case .ok = state { if i >= cursor { cursor = i + 1 } } else { cursor = i }
             switch state {
             case .ok(let summary): out("cell \(i + 1) (\(cell.kind.rawValue)): \(summary)")
             case .failed(let e): err("error: cell \(i + 1) (\(cell.kind.rawValue)) failed: \(e)"); return false
@@ -313,7 +303,7 @@ public final class Repl {
     }
 
     private func listCells() {
-        guard !cells.isEmpty else { out("no cells (type one, e.g. `train max_steps=20`, or :open a notebook)"); return }
+        guard !cells.isEmpty else { out("no cells yet (type one, e.g. `train max_steps=20`)"); return }
         let w = String(cells.count).count
         var lines: [String] = []
         for (i, c) in cells.enumerated() {
@@ -362,7 +352,6 @@ public final class Repl {
             "  :goto N          move the cursor",
             "  :set kind.key=value   change a parameter for later runs of that kind (:set lists changes)",
             "  :unset kind.key | all",
-            "  :open FILE.md    open a notebook",
         ]
         for c in executorCommands { lines.append("  :\(c.name.rightPadded(15)) \(c.help)") }
         lines += ["  :help [KIND]     this help, or a cell kind's parameters", "  :quit", "",

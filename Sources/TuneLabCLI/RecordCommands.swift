@@ -131,3 +131,32 @@ private func printJSON(_ value: Any) {
     FileHandle.standardOutput.write(data)
     FileHandle.standardOutput.write(Data("\n".utf8))
 }
+
+extension RecordViews {
+    /// The REPL's record commands with the CLI's arguments: `:runs`, `:show-run ID`, `:diff A B`,
+    /// `:plot ID… [--metric …] [-o …]`, on the record at `db`. False for any other name, so an
+    /// executor's `command(_:arguments:)` can start with `if try RecordViews.replCommand(…) { return true }`.
+    static func replCommand(_ name: String, arguments: [String], db: String) throws -> Bool {
+        let type: ParsableCommand.Type
+        switch name {
+        case "runs": type = Runs.self
+        case "show-run": type = Show.self
+        case "diff": type = Diff.self
+        case "plot": type = PlotRuns.self
+        default: return false
+        }
+        if arguments.contains("--help") || arguments.contains("-h") {
+            print(type.helpMessage())
+            return true
+        }
+        var command: ParsableCommand
+        do {
+            command = try type.parseAsRoot(["--db", db] + arguments)  // a --db given by the user comes last and wins
+        } catch {
+            // A usage error: ArgumentParser's own text, without exiting the REPL.
+            throw RecordViewError(type.message(for: error) + "\n" + type.usageString())
+        }
+        try command.run()
+        return true
+    }
+}

@@ -164,16 +164,39 @@ func session(_ lines: [String], notebook: Bool = true, overrides: [Override] = [
         #expect(ex.finished == [false])
     }
 
+    @Test func aFailedCellIsRetriedByNextAfterASet() throws {
+        let ex = FakeExecutor()
+        /// Fails a format cell whose max_seq_length is below 256.
+        final class Flaky: CellExecutor {
+            let inner: FakeExecutor
+            init(_ inner: FakeExecutor) { self.inner = inner }
+            func execute(_ cell: Cell, params: ResolvedParams, changes: [String: String]) throws -> String {
+                _ = try inner.execute(cell, params: params, changes: changes)
+                if cell.kind == .format && params.int("max_seq_length") < 256 { throw NotebookError(message: "too short") }
+                return "ok"
+            }
+            func command(_ name: String, arguments: [String]) throws -> Bool { false }
+            func finish(interrupted: Bool) {}
+        }
+        let repl = Repl(notebook: try Notebook(text: replNotebook, path: "s.md"), executor: Flaky(ex),
+                        reader: ScriptedReader([":next", ":next", ":set format.max_seq_length=256", ":next", ":next"]),
+                        out: { _ in }, err: { _ in })
+        repl.run()
+        #expect(ex.calls.map(\.index) == [1, 2, 2, 3])
+        #expect(ex.calls[2].params.int("max_seq_length") == 256 && repl.cursor == 3)
+    }
+
     @Test func failuresAndInterruptionsAreRecordedAndStopRunAll() throws {
         let (ex, repl, out, err, _) = try session([":run all", ":cells"]) { $0.failKinds = [.format] }
         #expect(ex.calls.map(\.kind) == [.load, .format])
         #expect(repl.states[1] == .failed(error: "boom in format") && repl.states[2] == .notRun)
+        #expect(repl.cursor == 1)  // stays on the failed cell for a retry
         #expect(err.contains("cell 2 (format) failed: boom in format"))
         #expect(out.contains("failed       boom in format"))
 
         let (ex2, repl2, _, err2, _) = try session([":run all"]) { $0.interruptKinds = [.train] }
         #expect(ex2.calls.map(\.kind) == [.load, .format, .train])
-        #expect(repl2.states[2] == .interrupted)
+        #expect(repl2.states[2] == .interrupted && repl2.cursor == 2)
         #expect(err2.contains("cell 3 (train) interrupted"))
         #expect(!Interrupt.requested)
         #expect(ex2.finished == [true])
