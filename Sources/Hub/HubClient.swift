@@ -85,6 +85,7 @@ public struct HubClient: Sendable {
     /// is complete there, and when the hub is unreachable.
     public func downloadModel(repo: String, file: String? = nil, revision: String = "main") throws -> String {
         try checkRepo(repo)
+        if let file { try checkFile(file) }
         let kind = RepoKind.model
         let what = "model \(repo)@\(revision)"
         if offline {
@@ -203,6 +204,14 @@ public struct HubClient: Sendable {
         return try fetch(kind, repo: repo, sha: info.sha, file: chosen, into: snapshot)
     }
 
+    /// The commit sha of a path this client returned (`…/snapshots/<sha>/…`), for experiment
+    /// records: `hf:org/name` alone does not say which weights were used.
+    public static func commit(ofDownloadedPath path: String) -> String? {
+        let parts = path.split(separator: "/")
+        guard let i = parts.lastIndex(of: "snapshots"), i + 1 < parts.count, isCommitHash(String(parts[i + 1])) else { return nil }
+        return String(parts[i + 1])
+    }
+
     // MARK: Hub API
 
     enum RepoKind {
@@ -219,6 +228,9 @@ public struct HubClient: Sendable {
 
     /// `GET {endpoint}/api/{models|datasets}/{repo}/revision/{revision}` → commit sha and file list.
     func repoInfo(_ kind: RepoKind, repo: String, revision: String) throws -> RepoInfo {
+        guard let scheme = endpoint.scheme?.lowercased(), scheme == "http" || scheme == "https", endpoint.host != nil else {
+            throw HubError.badSpec(spec: endpoint.absoluteString, reason: "the hub endpoint (HF_ENDPOINT) must be an http:// or https:// URL")
+        }
         let url = URL(string: "\(endpoint.absoluteString)/api/\(kind.cachePrefix)/\(repo)/revision/\(Self.encodeRevision(revision))")!
         let reply = try get(url, what: "\(kind.noun) \(repo)@\(revision)", kind: kind, repo: repo, revision: revision, file: nil)
         guard let json = try? JSONSerialization.jsonObject(with: reply.body) as? [String: Any] else {

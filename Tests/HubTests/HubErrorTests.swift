@@ -11,6 +11,12 @@ import Testing
         #expect("\(dataError!)".hasPrefix("cannot reach http://127.0.0.1:1"))
     }
 
+    @Test func endpointMustBeHTTP() throws {
+        let client = HubClient(endpoint: URL(string: "localhost:8080")!, token: "", cacheDirectory: try temporaryCache(), offline: false)
+        let error = #expect(throws: HubError.self) { try client.downloadModel(repo: "org/tiny") }
+        #expect("\(error!)".contains("HF_ENDPOINT") && "\(error!)".contains("localhost:8080"))
+    }
+
     @Test func cacheIsUsedWhenTheHubIsGoneOrOfflineIsSet() throws {
         let hub = try FakeHub([modelRepo()])
         let cache = try temporaryCache()

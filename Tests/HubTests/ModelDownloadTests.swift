@@ -25,6 +25,9 @@ func modelRepo(id: String = "org/tiny", sha: String = commitA, weights: Int = 20
         let client = HubClient(endpoint: hub.endpoint, token: "", cacheDirectory: cache, offline: false)
         let folder = try client.downloadModel(repo: "org/tiny")
         #expect(folder == cache + "/models--org--tiny/snapshots/" + commitA)
+        #expect(HubClient.commit(ofDownloadedPath: folder) == commitA)
+        #expect(HubClient.commit(ofDownloadedPath: folder + "/model.safetensors") == commitA)
+        #expect(HubClient.commit(ofDownloadedPath: "models/x.gguf") == nil)
         for name in ["config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json", "model.safetensors"] {
             #expect(fileBytes(folder + "/" + name) == repo.files[name], "\(name)")
         }
