@@ -153,12 +153,18 @@ final class FakeHub: @unchecked Sendable {
     }
 }
 
-/// A fresh, empty cache folder per test.
+/// A fresh, empty cache folder per test, under one folder per test process that is removed at exit.
 func temporaryCache() throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hubtest-\(UUID().uuidString)").path
+    let dir = testRoot + "/" + UUID().uuidString
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     return dir
 }
+
+private let testRoot: String = {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("hubtests-\(getpid())").path
+    atexit { try? FileManager.default.removeItem(atPath: FileManager.default.temporaryDirectory.appendingPathComponent("hubtests-\(getpid())").path) }
+    return root
+}()
 
 func fileBytes(_ path: String) -> [UInt8]? {
     FileManager.default.contents(atPath: path).map(Array.init)
