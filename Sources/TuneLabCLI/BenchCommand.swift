@@ -1,10 +1,15 @@
 import ArgumentParser
 import Foundation
 import Transformer
+import Training
+import Session
+import Dataset
+import Kernels
+import ModelFiles
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Benchmarks (compare with scripts/bench_*.sh, which also runs the PyTorch reference).",
-                                                    subcommands: [BenchInfer.self])
+                                                    subcommands: [BenchInfer.self, BenchTrain.self])
 }
 
 /// Peak resident set size of this process, in MB (Linux reports ru_maxrss in KiB).
@@ -67,4 +72,101 @@ func benchPrompt(_ lm: LanguageModel, count: Int) -> [Int] {
     let piece = lm.tokenizer.encode(paragraph)
     while ids.count < count { ids += piece }
     return Array(ids.prefix(count))
+}
+
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "train",
+        abstract: "LoRA training tokens/s, GFLOP/s and peak RSS on fixed-length sequences cut from a data set (scripts/bench_train.sh runs PyTorch + PEFT on the same batches).")
+    @OptionGroup var options: ModelOptions
+    @Option(name: .long, help: "Rows to cut sequences from (formatted with --template).")
+    var data: String = "../shared/data/medical_o1_en_160.json"
+    @Option(name: .long) var template: String = "notebooks/templates/medical-cot.txt"
+    @Option(name: .long) var batchSize = 4
+    @Option(name: .long) var seqLen = 256
+    @Option(name: .long, help: "Timed optimiser steps (after --warmup untimed ones).") var steps = 3
+    @Option(name: .long) var warmup = 1
+    @OptionGroup var lora: LoRAOptions
+    @Flag(name: .long) var gradientCheckpointing = false
+    @Option(name: .long, help: "Also write the batches as JSON (for scripts/bench_torch_train.py).") var writeBatches: String?
+
+    func run() throws {
+        configureThreads(options.threads ?? 2)
+        let lm: LanguageModel
+        do { lm = try LanguageModel.load(options.model) } catch { throw UserError("\(error)") }
+        let seqs: [TrainSequence]
+        do {
+            seqs = try benchSequences(lm, data: data, template: template, count: batchSize * (steps + warmup), length: seqLen)
+        } catch { throw UserError("\(error)") }
+        if let f = writeBatches {
+            let obj: [String: Any] = ["batch_size": batchSize, "seq_len": seqLen,
+                                      "sequences": seqs.map { ["ids": $0.ids, "labels": [-100] + $0.targets.dropLast()] }]
+            let d = try JSONSerialization.data(withJSONObject: obj)
+            guard FileManager.default.createFile(atPath: f, contents: d) else { throw UserError("\(f): cannot write") }
+        }
+        var c = TrainConfig()
+        c.lora = try lora.config()
+        c.batchSize = batchSize; c.gradAccum = 1; c.maxSteps = steps + warmup; c.warmupSteps = 0; c.lr = 2e-4
+        c.saveEvery = 0; c.gradientCheckpointing = gradientCheckpointing
+        let t = try Trainer(weights: lm.weights, train: seqs, config: c, outputDirectory: nil, baseModelName: lm.path)
+        var times: [Double] = []
+        var trained = 0
+        _ = try t.run(shouldStop: { false }, onStep: { m in
+            if m.step > warmup { times.append(m.seconds); trained += m.trainedTokens }
+        })
+        let secs = times.reduce(0, +)
+        let tokens = Double(batchSize * seqLen * steps)
+        let flops = trainingFLOPs(lm.config, lora: c.lora, seqLen: seqLen,
+                                  trainedFraction: Double(trained) / tokens, recompute: gradientCheckpointing)
+        let result: [String: Any] = [
+            "tokens_per_s": tokens / secs, "trained_tokens_per_s": Double(trained) / secs, "peak_rss_mb": peakRSSMB(),
+            "gflop_per_token": flops / 1e9, "gflop_s": flops * tokens / secs / 1e9, "step_seconds": times,
+            "batch_size": batchSize, "seq_len": seqLen, "threads": options.threads ?? 2, "rank": c.lora.rank,
+            "gradient_checkpointing": gradientCheckpointing,
+        ]
+        if options.json { writeJSON(result); return }
+        print(String(format: "b%d×%d: %.1f tok/s (%.1f trained tok/s) · %.2f GFLOP/token → %.0f GFLOP/s · peak RSS %.0f MB",
+                     batchSize, seqLen, tokens / secs, Double(trained) / secs, flops / 1e9, flops * tokens / secs / 1e9, peakRSSMB()))
+    }
+}
+
+/// Fixed-length sequences: formatted rows' ids and labels concatenated and cut every `length`
+/// tokens (one attention segment each, like an unpadded batch in PyTorch).
+func benchSequences(_ lm: LanguageModel, data: String, template: String, count: Int, length: Int) throws -> [TrainSequence] {
+    var s = FormatSettings()
+    s.data = data; s.template = template; s.maxSeqLength = 1 << 20; s.valFraction = 0
+    let prepared = try prepareData(s, tokenizer: lm.tokenizer)
+    var ids: [Int] = [], labels: [Int] = []
+    var out: [TrainSequence] = []
+    var i = 0
+    while out.count < count {
+        let e = prepared.train[i % prepared.train.count]
+        ids += e.ids; labels += [-100] + e.targets.dropLast()
+        while ids.count >= length && out.count < count {
+            out.append(TrainSequence(ids: Array(ids[..<length]), labels: Array(labels[..<length])))
+            ids.removeFirst(length); labels.removeFirst(length)
+        }
+        i += 1
+    }
+    return out
+}
+
+/// Matrix-product FLOPs per input token of one LoRA training step as TuneLab computes it:
+/// frozen projections forward and input-gradient (no weight gradient), LoRA forward and its
+/// three backward products, attention (full T×T scores, recomputed once in the backward),
+/// and the LM head on trained positions only (forward + input gradient).
+func trainingFLOPs(_ c: ModelConfig, lora: LoRAConfig, seqLen T: Int, trainedFraction: Double, recompute: Bool) -> Double {
+    let d = Double(c.hiddenSize), qw = Double(c.numHeads * c.headDim), kvw = Double(c.numKVHeads * c.headDim)
+    let ff = Double(c.intermediateSize), r = Double(lora.rank)
+    let shapes: [(LoRATarget, Double, Double)] = [(.q, d, qw), (.k, d, kvw), (.v, d, kvw), (.o, qw, d),
+                                                  (.gate, d, ff), (.up, d, ff), (.down, ff, d)]
+    var perLayer = 0.0
+    for (t, i, o) in shapes {
+        let fwd = 2 * i * o
+        perLayer += fwd * (recompute ? 3 : 2)
+        if lora.targets.contains(t) { perLayer += 2 * r * (i + o) * (recompute ? 4 : 3) + 2 * r * (i + o) }
+    }
+    let attnFwd = 4 * Double(T) * Double(c.headDim) * Double(c.numHeads)   // QKᵀ and PV per query row
+    perLayer += attnFwd * (recompute ? 2 : 1) + attnFwd /* recompute of P */ + 2 * attnFwd   // 4 products in the backward
+    let head = 2 * d * Double(c.vocabSize) * 2 * trainedFraction
+    return perLayer * Double(c.numLayers) + head
 }

@@ -6,8 +6,8 @@ extension Ops {
     static func rmsNormForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, eps: Float,
                                _ out: UnsafeMutablePointer<Float>, invRMS: UnsafeMutablePointer<Float>,
                                tokens: Int, dim d: Int) {
-        for t in 0..<tokens {
-            invRMS[t] = Vec.rmsNorm(x + t * d, w, eps, out + t * d, d)
+        Parallel.forEachRange(tokens, minPerWorker: 16) { r in
+            for t in r { invRMS[t] = Vec.rmsNorm(x + t * d, w, eps, out + t * d, d) }
         }
     }
 
@@ -17,14 +17,20 @@ extension Ops {
     static func rmsNormBackward(_ dout: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
                                 invRMS: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
                                 dw: UnsafeMutablePointer<Float>? = nil, tokens: Int, dim d: Int) {
-        for t in 0..<tokens {
-            let xr = x + t * d, dr = dout + t * d, gx = dx + t * d
-            let inv = invRMS[t]
-            var s: Float = 0
-            for i in 0..<d { s += w[i] * dr[i] * xr[i] }
-            let c = inv * inv * inv * s / Float(d)
-            for i in 0..<d { gx[i] += inv * w[i] * dr[i] - c * xr[i] }
-            if let dw {
+        // Rows are independent for dx; dw (a sum over rows) is accumulated serially afterwards.
+        Parallel.forEachRange(tokens, minPerWorker: 16) { r in
+            for t in r {
+                let xr = x + t * d, dr = dout + t * d, gx = dx + t * d
+                let inv = invRMS[t]
+                var s: Float = 0
+                for i in 0..<d { s += w[i] * dr[i] * xr[i] }
+                let c = inv * inv * inv * s / Float(d)
+                for i in 0..<d { gx[i] += inv * w[i] * dr[i] - c * xr[i] }
+            }
+        }
+        if let dw {
+            for t in 0..<tokens {
+                let xr = x + t * d, dr = dout + t * d, inv = invRMS[t]
                 for i in 0..<d { dw[i] += dr[i] * xr[i] * inv }
             }
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// cos/sin per position for rotate-half RoPE (dimension i pairs with i + hd/2), computed as
 /// Transformer's `RoPE` does (fp32 angle pos · invFreq[i]); pass that `RoPE.invFreq`.
@@ -37,7 +38,8 @@ extension Ops {
         let half = hd / 2
         precondition(half == table.half, "RoPE table is for head dim \(2 * table.half), not \(hd)")
         table.cos.withUnsafeBufferPointer { cp in table.sin.withUnsafeBufferPointer { sp in
-            for t in 0..<table.tokens {
+          Parallel.forEachRange(table.tokens, minPerWorker: 16) { rows in
+            for t in rows {
                 let c = cp.baseAddress! + t * half, s = sp.baseAddress! + t * half
                 for h in 0..<heads {
                     let v = x + (t * heads + h) * hd
@@ -48,6 +50,7 @@ extension Ops {
                     }
                 }
             }
+          }
         } }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 extension Ops {
     /// out = silu(g) ⊙ u, silu(g) = g·σ(g). Caches nothing: the backward recomputes σ from g,
@@ -16,11 +17,13 @@ extension Ops {
     /// g and du may alias u.
     static func swigluBackward(_ dout: UnsafePointer<Float>, _ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>,
                                dg: UnsafeMutablePointer<Float>, du: UnsafeMutablePointer<Float>, count n: Int) {
-        for i in 0..<n {
-            let x = g[i], up = u[i], d = dout[i]
-            let s = 1 / (1 + expf(-x))
-            du[i] = d * x * s
-            dg[i] = d * up * s * (1 + x * (1 - s))
+        Parallel.forEachRange(n, minPerWorker: 8192) { r in
+            for i in r {
+                let x = g[i], up = u[i], d = dout[i]
+                let s = 1 / (1 + expf(-x))
+                du[i] = d * x * s
+                dg[i] = d * up * s * (1 + x * (1 - s))
+            }
         }
     }
 }
