@@ -196,27 +196,41 @@ enum RecordViews {
 
     // MARK: plot
 
-    /// The parameters that name a run in a legend: train keys bare, other kinds' as `kind.key`.
-    static func legendParams(_ d: RunDetail) -> [String: String] {
+    /// The parameters that name a curve in a legend: those of the cell that logged it, bare
+    /// (`lr`), plus the run's other kinds of cells as `kind.key` (`format.data`).
+    static func legendParams(_ d: RunDetail, cell: CellRecord) -> [String: String] {
         var out: [String: String] = [:]
-        for (k, v) in qualifiedParams(d) {
-            if k.hasPrefix("train.") { out[String(k.dropFirst(6))] = v } else { out[k] = v }
+        for c in d.cells where c.kind != cell.kind {
+            for (k, v) in c.params { out["\(c.kind).\(k)"] = v }
         }
+        for (k, v) in cell.params { out[k] = v }
         return out
     }
 
-    /// One curve per run of `metric` against step; the legend names only what differs.
+    /// One curve of `metric` against step per run — or per cell, when a run (a REPL session)
+    /// trained more than once; the legend names only the parameters that differ.
     static func chart(db: ExperimentDB, runIDs: [Int64], metric: String, smoothing: Double = 0, logY: Bool = false,
                       width: Int = 1000, height: Int = 600) throws -> Image {
         guard !runIDs.isEmpty else { throw RecordViewError("plot: give one or more run ids") }
         let details = try runIDs.map { try detail(db, $0) }
-        let curves = try runIDs.map { try db.metrics(runID: $0, name: metric) }
-        if curves.allSatisfy(\.isEmpty) {
-            let names = Set(details.flatMap(\.metricNames)).sorted()
-            throw RecordViewError("no run among \(runIDs.map(String.init).joined(separator: ", ")) logged '\(metric)'"
-                                  + (names.isEmpty ? "" : " (metrics: \(names.joined(separator: ", ")))"))
+        var params: [[String: String]] = [], names: [String] = [], curves: [[(step: Int, value: Double)]] = []
+        for d in details {
+            let logged = try d.cells.compactMap { c -> (CellRecord, [(step: Int, value: Double)])? in
+                let m = try db.metrics(cellID: c.id, name: metric)
+                return m.isEmpty ? nil : (c, m)
+            }
+            for (c, m) in logged {
+                params.append(legendParams(d, cell: c))
+                names.append(logged.count == 1 ? "run \(d.summary.id)" : "run \(d.summary.id) cell \(c.index)")
+                curves.append(m)
+            }
         }
-        let labels = legendLabels(params: details.map(legendParams), names: runIDs.map { "run \($0)" })
+        if curves.isEmpty {
+            let known = Set(details.flatMap(\.metricNames)).sorted()
+            throw RecordViewError("no run among \(runIDs.map(String.init).joined(separator: ", ")) logged '\(metric)'"
+                                  + (known.isEmpty ? "" : " (metrics: \(known.joined(separator: ", ")))"))
+        }
+        let labels = legendLabels(params: params, names: names)
         let series = zip(labels, curves).map { Series(name: $0, steps: $1) }
         var title = runIDs.count == 1 ? "\(metric), run \(runIDs[0])" : metric
         if smoothing > 0 { title += " (smoothed \(String(format: "%g", smoothing)))" }

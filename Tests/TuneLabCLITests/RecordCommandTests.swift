@@ -47,6 +47,18 @@ import Testing
         let t3 = try db.startCell(runID: run3, cellIndex: 3, kind: "train", params: params)
         try db.finishCell(t3, outcome: .error, error: "out of memory")
         try db.finishRun(run3, status: .failed, error: "cell 3 failed")
+        // Run 4: a REPL session that trained twice, the second time after `:set train.lr=0.001`.
+        let run4 = try db.createRun(kind: .repl, environment: env)
+        for (i, lr) in ["0.0002", "0.001"].enumerated() {
+            var p = base
+            p["lr"] = lr
+            let cell = try db.startCell(runID: run4, cellIndex: i + 1, kind: "train", params: p, changes: i == 1 ? ["lr": lr] : [:])
+            let w = db.metricWriter(runID: run4, cellID: cell)
+            for step in 1...10 { try w.add(step: step, name: "loss", value: 3.0 - Double(step) * (i == 0 ? 0.1 : 0.2)) }
+            try w.close()
+            try db.finishCell(cell, outcome: .ok)
+        }
+        try db.finishRun(run4, status: .completed)
         return (curves[0], curves[1])
     }
 
@@ -67,16 +79,18 @@ import Testing
         let r = try tunelab(["runs", "--db", db])
         #expect(r.status == 0, "\(r.err)")
         let lines = r.out.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-        #expect(lines.count == 4)
+        #expect(lines.count == 5)
         #expect(lines[0].hasPrefix("id  notebook") && lines[0].contains("final loss") && lines[0].contains("key params"))
-        #expect(lines[1].hasPrefix("3  medical-cot.md") && lines[1].contains("failed") && lines[1].hasSuffix("lr=0.0002 r=8"))
-        #expect(lines[2].hasPrefix("2  ") && lines[2].contains("completed") && lines[2].contains(String(format: "%.4f", losses.losses2.last!))
-                && lines[2].hasSuffix("lr=0.0001 r=16"))
-        #expect(lines[3].hasPrefix("1  ") && lines[3].contains(String(format: "%.4f", losses.losses1.last!)) && lines[3].contains(" 20 "))
+        // The session's key params are those of its last train cell.
+        #expect(lines[1].hasPrefix("4  (repl)") && lines[1].hasSuffix("lr=0.001 r=16"))
+        #expect(lines[2].hasPrefix("3  medical-cot.md") && lines[2].contains("failed") && lines[2].hasSuffix("lr=0.0002 r=8"))
+        #expect(lines[3].hasPrefix("2  ") && lines[3].contains("completed") && lines[3].contains(String(format: "%.4f", losses.losses2.last!))
+                && lines[3].hasSuffix("lr=0.0001 r=16"))
+        #expect(lines[4].hasPrefix("1  ") && lines[4].contains(String(format: "%.4f", losses.losses1.last!)) && lines[4].contains(" 20 "))
         let j = try #require(try JSONSerialization.jsonObject(with: Data(try tunelab(["runs", "--json", "--db", db]).out.utf8)) as? [[String: Any]])
-        #expect(j.map { $0["id"] as? Int } == [3, 2, 1])
-        #expect((j[1]["final_loss"] as? Double) == losses.losses2.last)
-        #expect(j[2]["last_step"] as? Int == 20)
+        #expect(j.map { $0["id"] as? Int } == [4, 3, 2, 1])
+        #expect((j[2]["final_loss"] as? Double) == losses.losses2.last)
+        #expect(j[3]["last_step"] as? Int == 20)
     }
 
     @Test func showHasParamsSeedsHashesEnvironmentMetricsArtifacts() throws {
@@ -128,6 +142,14 @@ import Testing
         let smooth = dir.appendingPathComponent("smooth.png").path
         #expect(try tunelab(["plot", "1", "2", "--metric", "grad_norm", "--smooth", "--log-y", "-o", smooth, "--db", db, "--width", "640", "--height", "400"]).status == 0)
         #expect(try Image.readPNG(path: smooth).width == 640)
+
+        // A session that trained twice: one curve per train cell.
+        let session = dir.appendingPathComponent("session.png").path
+        #expect(try tunelab(["plot", "4", "-o", session, "--db", db]).status == 0)
+        var seen = Set<Color>()
+        let simg = try Image.readPNG(path: session)
+        for y in 0..<simg.height { for x in 0..<simg.width { seen.insert(simg[x: x, y: y]) } }
+        #expect(seen.contains(Color.palette(0)) && seen.contains(Color.palette(1)) && !seen.contains(Color.palette(2)))
 
         let none = try tunelab(["plot", "3", "--db", db, "-o", dir.appendingPathComponent("none.png").path])
         #expect(none.status != 0 && none.err.contains("logged 'loss'"))
