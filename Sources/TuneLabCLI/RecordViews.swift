@@ -13,7 +13,7 @@ enum RecordViews {
             throw RecordViewError("no experiment record at \(path) (runs are recorded there by `tunelab run` and the REPL; --db PATH picks another)")
         }
         let db = try ExperimentDB(path: path)
-        try db.markInterruptedRuns()  // runs whose process died show as interrupted, not running
+        _ = try? db.markInterruptedRuns()  // runs whose process died show as interrupted (best effort: the file may be read-only)
         return db
     }
 
