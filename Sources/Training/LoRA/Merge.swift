@@ -92,7 +92,15 @@ public func mergeAdapter(model: LanguageModel, adapter: LoRAAdapter, outputDirec
     try writeFileAtomically(path: tmp + "/config.json", bytes: Array(hfConfigJSON(
         c, ropeScaling: ropeScaling, tied: tied, attentionBias: hasQKVBias, dtype: dtype,
         padTokenId: model.tokenizer.padTokenId).utf8))
-    try writeFileAtomically(path: tmp + "/generation_config.json", bytes: Array(generationConfigJSON(c).utf8))
+    // A model folder's own generation_config.json keeps its sampling defaults; a GGUF gets the eos ids.
+    let generationConfig = model.path + "/generation_config.json"
+    if model.format != "gguf", fm.fileExists(atPath: generationConfig) {
+        do { try fm.copyItem(atPath: generationConfig, toPath: tmp + "/generation_config.json") } catch {
+            throw LoRAError("\(generationConfig): cannot copy into \(tmp): \(error.localizedDescription)")
+        }
+    } else {
+        try writeFileAtomically(path: tmp + "/generation_config.json", bytes: Array(generationConfigJSON(c).utf8))
+    }
 
     if model.format == "gguf" {
         let gguf: GGUFFile
@@ -141,9 +149,9 @@ func writeMergedSafetensors(path: String, tensors: [MergeTensor], dtype: MergeDT
     var header = Array(json.utf8)
     header += [UInt8](repeating: 0x20, count: (8 - header.count % 8) % 8)
 
-    guard let file = FileHandle(forWritingAtPath: path) ?? {
-        FileManager.default.createFile(atPath: path, contents: nil) ? FileHandle(forWritingAtPath: path) : nil
-    }() else { throw LoRAError("\(path): cannot create file") }
+    guard FileManager.default.createFile(atPath: path, contents: nil), let file = FileHandle(forWritingAtPath: path) else {
+        throw LoRAError("\(path): cannot create file")
+    }
     defer { try? file.close() }
     do {
         var length = UInt64(header.count).littleEndian
@@ -153,14 +161,13 @@ func writeMergedSafetensors(path: String, tensors: [MergeTensor], dtype: MergeDT
             let v = try t.values()
             guard v.count == t.shape.reduce(1, *) else { throw LoRAError("\(path): tensor '\(t.name)' has \(v.count) values for shape \(t.shape)") }
             switch dtype {
+            // Little-endian hosts only (as the rest of ModelFiles): the in-memory bytes are the file's.
             case .f32:
-                try file.write(contentsOf: v.withUnsafeBytes { Data($0) })
+                try v.withUnsafeBytes { try file.write(contentsOf: $0) }
             case .f16:
-                let h = v.map { Float16($0).bitPattern.littleEndian }
-                try file.write(contentsOf: h.withUnsafeBytes { Data($0) })
+                try v.map { Float16($0).bitPattern }.withUnsafeBytes { try file.write(contentsOf: $0) }
             case .bf16:
-                let h = v.map { bfloat16Bits($0).littleEndian }
-                try file.write(contentsOf: h.withUnsafeBytes { Data($0) })
+                try v.map(bfloat16Bits).withUnsafeBytes { try file.write(contentsOf: $0) }
             }
         }
         try file.synchronize()
