@@ -193,6 +193,10 @@ func peftMaxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {
             ("badrank", "\"r\"", { $0["r"] = 0 }),
             ("ia3", "peft_type", { $0["peft_type"] = "IA3" }),
             ("alphatext", "lora_alpha", { $0["lora_alpha"] = "eight" }),
+            ("kasa", "kasa_config", { $0["kasa_config"] = ["foo": 1] }),
+            ("alora", "alora_invocation_tokens", { $0["alora_invocation_tokens"] = [1, 2] }),
+            ("qalora", "use_qalora", { $0["use_qalora"] = true }),
+            ("layers", "layers_to_transform", { $0["layers_to_transform"] = [0] }),
         ]
         for (tag, key, edit) in cases {
             let (message, dir) = try loadError(tag, config: edit)

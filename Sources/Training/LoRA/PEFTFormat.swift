@@ -153,6 +153,12 @@ extension LoRAAdapter {
         for key in ["modules_to_save", "layers_to_transform", "layer_replication", "trainable_token_indices", "target_parameters"] where !isEmptyish(key) {
             throw cfgFail(key, "is set: not supported (TuneLab adapts every decoder layer's projections and nothing else)")
         }
+        // LoRA variants whose forward is not x + scaling·B·A·x (VeLoRA only changes the backward pass).
+        for key in ["kasa_config", "alora_invocation_tokens", "monteclora_config", "use_bdlora", "arrow_config"] where !isEmptyish(key) {
+            if case .bool(false)? = present(key) { continue }
+            throw cfgFail(key, "is set: this LoRA variant is not supported (plain LoRA / rsLoRA only)")
+        }
+        if try bool("use_qalora") == true { throw cfgFail("use_qalora", "is true: QALoRA adapters are not supported") }
 
         var targets: [LoRATarget] = []
         switch present("target_modules") {
