@@ -15,6 +15,9 @@ for pkg in libopenblas-dev libsqlite3-dev libedit-dev libpng-dev python3; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ! python3 -m pip --version >/dev/null 2>&1; then need+=(python3-pip); fi
+# Hub downloads go through FoundationNetworking (libcurl) over HTTPS.
+ldconfig -p 2>/dev/null | grep -q 'libcurl.so.4' || need+=(libcurl4)
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]}"
     apt-get update -qq

@@ -48,7 +48,7 @@ public struct SessionError: Error, CustomStringConvertible, Sendable {
 
 /// load → format → tokenise (EOS appended and trained, loss on the response) → split → pack.
 public func prepareData(_ s: FormatSettings, tokenizer: Tokenizer, dataPath: String? = nil) throws -> PreparedData {
-    let path = dataPath ?? s.data
+    let path = try dataPath ?? resolveDataPath(s.data)
     let format: RecordFormat
     switch s.format {
     case "auto": format = .auto

@@ -5,6 +5,7 @@ import ModelFiles
 import Transformer
 import ChatTemplate
 import Tokenization
+import Session
 
 func configureThreads(_ n: Int?) {
     let t = max(1, n ?? ProcessInfo.processInfo.activeProcessorCount)
@@ -14,7 +15,7 @@ func configureThreads(_ n: Int?) {
 
 func loadModel(_ o: ModelOptions) throws -> LanguageModel {
     configureThreads(o.threads)
-    do { return try LanguageModel.load(o.model) } catch { throw UserError("\(error)") }
+    do { return try loadLanguageModel(o.model) } catch { throw UserError("\(error)") }
 }
 
 struct Tokenize: ParsableCommand {
