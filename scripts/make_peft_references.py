@@ -14,14 +14,16 @@ Two stages, because the second one checks files TuneLab wrote from the first one
         */refs.json                 prompts (text, ids) and PEFT's last-position logits (float32)
         rope_freqs.json             llama.cpp's rope_freqs divisors (convert_hf_to_gguf's formula) for Llama-3.1 /
                                     3.2 rope_scaling and a non-standard one, for the rope_freqs -> rope_scaling fit
-  (then)  TUNELAB_WRITE_PEFT_FIXTURES=1 swift test --filter "PEFTFixtures|MergeFixtures"
+  (then)  TUNELAB_WRITE_PEFT_FIXTURES=1 swift test --filter "savedFilesAreWhatPEFTWrites|mergeFixturesAreCurrent|exportFixtureIsCurrent"
       TuneLab writes tiny-llama3/tunelab-adapter/ (its save of the PEFT adapter), merged-tiny-qwen2/
-      (bf16 merge of the HF folder) and merged-tiny-gguf-llama3/ (f32 merge of the GGUF, with the
-      tokenizer exported from GGUF metadata). Without the variable those tests compare instead.
+      (bf16 merge of the HF folder), merged-tiny-gguf-llama3/ (f32 merge of the GGUF, with the
+      tokenizer exported from GGUF metadata) and exported-tokenizer-tiny-qwen2/ (the tiny Qwen2 GGUF's
+      tokenizer exported). Without the variable those tests compare instead.
   make_peft_references.py check
       checks.json: PEFT loads TuneLab's adapter (logits vs PEFT's own, byte equality of the
       safetensors with PEFT's save), transformers loads both merged folders (logits, and max |Δ|
-      against the unmerged PEFT model), HF tokenizers loads the exported tokenizer (ids on strings).
+      against the unmerged PEFT model), HF tokenizers / transformers load the exported tokenizers (ids on
+      strings, chat template, bos/eos).
 
 CPU, float32, eager attention, 1 thread, deterministic. Run with /opt/refvenv/bin/python.
 """
@@ -224,33 +226,35 @@ def check():
                                     "max_abs_diff_vs_peft_unmerged": max(diffs), "prompts": rows}
         print(f"{folder} ({cfg.get('dtype')}): transformers vs PEFT unmerged max |d| {max(diffs):.3e}")
 
-    # 3. The tokenizer TuneLab exported from GGUF metadata, against the original HF tokenizer.
-    path = os.path.join(OUT, "merged-tiny-gguf-llama3")
-    orig = AutoTokenizer.from_pretrained(os.path.join(FIX, "tiny-llama3"))
-    exported = AutoTokenizer.from_pretrained(path)
-    raw = Tokenizer.from_file(os.path.join(path, "tokenizer.json"))
-    rows = []
-    for s in TOKENIZER_STRINGS:
-        want = orig(s, add_special_tokens=False)["input_ids"]
-        want_special = orig(s)["input_ids"]
-        rows.append({"text": s, "ids": want, "ids_with_special_tokens": want_special,
-                     "transformers_equal": exported(s, add_special_tokens=False)["input_ids"] == want
-                     and exported(s)["input_ids"] == want_special,
-                     "tokenizers_equal": raw.encode(s, add_special_tokens=False).ids == want
-                     and raw.encode(s).ids == want_special,
-                     "decode_equal": exported.decode(want) == orig.decode(want)})
-    chat = [{"role": "user", "content": "What causes a headache?"}]
-    result["exported_tokenizer"] = {
-        "folder": "merged-tiny-gguf-llama3", "reference": "Tests/Fixtures/tiny-llama3 (AutoTokenizer)",
-        "all_equal": all(r["transformers_equal"] and r["tokenizers_equal"] and r["decode_equal"] for r in rows),
-        "chat_template_equal": exported.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
-        == orig.apply_chat_template(chat, tokenize=False, add_generation_prompt=True),
-        "bos_eos_equal": (exported.bos_token, exported.eos_token) == (orig.bos_token, orig.eos_token),
-        "strings": rows,
-    }
-    print("exported tokenizer: all equal", result["exported_tokenizer"]["all_equal"],
-          "chat template equal", result["exported_tokenizer"]["chat_template_equal"],
-          "bos/eos equal", result["exported_tokenizer"]["bos_eos_equal"])
+    # 3. Tokenizers TuneLab exported from GGUF metadata, against the original HF tokenizers.
+    result["exported_tokenizers"] = {}
+    for folder, source in [("merged-tiny-gguf-llama3", "tiny-llama3"), ("exported-tokenizer-tiny-qwen2", "tiny-qwen2")]:
+        path = os.path.join(OUT, folder)
+        orig = AutoTokenizer.from_pretrained(os.path.join(FIX, source))
+        exported = AutoTokenizer.from_pretrained(path)
+        raw = Tokenizer.from_file(os.path.join(path, "tokenizer.json"))
+        rows = []
+        for s in TOKENIZER_STRINGS:
+            want = orig(s, add_special_tokens=False)["input_ids"]
+            want_special = orig(s)["input_ids"]
+            rows.append({"text": s, "ids": want, "ids_with_special_tokens": want_special,
+                         "transformers_equal": exported(s, add_special_tokens=False)["input_ids"] == want
+                         and exported(s)["input_ids"] == want_special,
+                         "tokenizers_equal": raw.encode(s, add_special_tokens=False).ids == want
+                         and raw.encode(s).ids == want_special,
+                         "decode_equal": exported.decode(want) == orig.decode(want)})
+        chat = [{"role": "user", "content": "What causes a headache?"}]
+        entry = {
+            "folder": folder, "reference": f"Tests/Fixtures/{source} (AutoTokenizer)",
+            "all_equal": all(r["transformers_equal"] and r["tokenizers_equal"] and r["decode_equal"] for r in rows),
+            "chat_template_equal": exported.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+            == orig.apply_chat_template(chat, tokenize=False, add_generation_prompt=True),
+            "bos_eos_equal": (exported.bos_token, exported.eos_token) == (orig.bos_token, orig.eos_token),
+            "strings": rows,
+        }
+        result["exported_tokenizers"][folder] = entry
+        print(f"exported tokenizer {folder}: all equal", entry["all_equal"], "chat template equal",
+              entry["chat_template_equal"], "bos/eos equal", entry["bos_eos_equal"])
     write_json(os.path.join(OUT, "checks.json"), result, compact=True)
 
 

@@ -74,4 +74,20 @@ import Testing
             #expect("\(error)".contains(dir + "/tokenizer.json"), "\(error)")
         }
     }
+
+    /// The committed export of the tiny Qwen2 GGUF's tokenizer (NFC, Qwen2 split, no BOS) is TuneLab's
+    /// current output; scripts/make_peft_references.py loaded it with transformers and HF tokenizers
+    /// (peft/checks.json, checked in TrainingTests). TUNELAB_WRITE_PEFT_FIXTURES=1 rewrites it.
+    @Test func exportFixtureIsCurrent() throws {
+        let (_, _, dir) = try Self.exportAndReload(Fixture.path("tiny-gguf/tiny-qwen2.gguf"))
+        let committed = Fixture.path("peft/exported-tokenizer-tiny-qwen2")
+        if ProcessInfo.processInfo.environment["TUNELAB_WRITE_PEFT_FIXTURES"] == "1" {
+            try? FileManager.default.removeItem(atPath: committed)
+            try FileManager.default.copyItem(atPath: dir, toPath: committed)
+        }
+        for f in ["tokenizer.json", "tokenizer_config.json"] {
+            let same = FileManager.default.contents(atPath: dir + "/" + f) == FileManager.default.contents(atPath: committed + "/" + f)
+            #expect(same, "peft/exported-tokenizer-tiny-qwen2/\(f) is missing or stale")
+        }
+    }
 }

@@ -138,15 +138,16 @@ import Transformer
         #expect(vsPEFT <= (dtype == "float32" ? 1e-3 : 0.5))
     }
 
-    /// The tokenizer exported from the GGUF's metadata: HF tokenizers / transformers load it with the
-    /// original HF tokenizer's ids (checks.json), and TuneLab reads it back with those ids too.
-    @Test func exportedTokenizerMatchesHF() throws {
+    /// Tokenizers exported from GGUF metadata: HF tokenizers / transformers load them with the original
+    /// HF tokenizer's ids (checks.json), and TuneLab reads them back with those ids too.
+    @Test(arguments: ["merged-tiny-gguf-llama3", "exported-tokenizer-tiny-qwen2"])
+    func exportedTokenizerMatchesHF(_ folder: String) throws {
         let checks = try PEFTFixtures.json("peft/checks.json")
-        let t = try #require(checks["exported_tokenizer"] as? [String: Any])
+        let t = try #require((checks["exported_tokenizers"] as? [String: Any])?[folder] as? [String: Any])
         #expect(t["all_equal"] as? Bool == true)
         #expect(t["chat_template_equal"] as? Bool == true)
         #expect(t["bos_eos_equal"] as? Bool == true)
-        let tok = try Tokenizer.load(directory: PEFTFixtures.path("peft/merged-tiny-gguf-llama3"))
+        let tok = try Tokenizer.load(directory: PEFTFixtures.path("peft/\(folder)"))
         let rows = try #require(t["strings"] as? [[String: Any]])
         #expect(rows.count >= 8)
         for r in rows {
