@@ -7,13 +7,19 @@ import Testing
 /// `Tokenizer.load(directory:)`) as the same tokenizer. That HF tokenizers reads the export the same
 /// way is checked on the committed export in TrainingTests (MergeTests, peft/checks.json).
 @Suite struct TokenizerExportTests {
-    static func exportAndReload(_ ggufPath: String) throws -> (Tokenizer, Tokenizer, String) {
+    /// (GGUF tokenizer, the export read back, the exported files' bytes by name)
+    static func exportAndReload(_ ggufPath: String) throws -> (Tokenizer, Tokenizer, [String: Data]) {
         let gguf = try GGUFFile(path: ggufPath)
         let original = try Tokenizer.load(gguf: gguf)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tunelab-tokexport-\(getpid())-\(UInt32.random(in: 0 ... .max))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         try Tokenizer.exportHuggingFace(gguf: gguf, directory: dir, modelMaxLength: 512)
-        return (original, try Tokenizer.load(directory: dir), dir)
+        var files: [String: Data] = [:]
+        for f in try FileManager.default.contentsOfDirectory(atPath: dir) {
+            files[f] = FileManager.default.contents(atPath: dir + "/" + f)
+        }
+        return (original, try Tokenizer.load(directory: dir), files)
     }
 
     static let extra = ["<|begin_of_text|>Hi<|eot_id|>", "<|im_start|>user\nHi<|im_end|>\n", "12345678901234567890",
@@ -25,7 +31,8 @@ import Testing
     func exportReadsBackIdentically(_ name: String) throws {
         let path = name == "smollm2" ? Fixture.smolLM2GGUF : Fixture.path(name)
         try #require(FileManager.default.fileExists(atPath: path), "missing \(path) (SmolLM2: run scripts/setup.sh)")
-        let (a, b, dir) = try Self.exportAndReload(path)
+        let (a, b, files) = try Self.exportAndReload(path)
+        #expect(files.keys.sorted() == ["tokenizer.json", "tokenizer_config.json"])
         #expect(b.vocabSize == a.vocabSize)
         #expect(b.bosTokenId == a.bosTokenId && b.eosTokenId == a.eosTokenId && b.padTokenId == a.padTokenId)
         #expect(b.chatTemplate == a.chatTemplate && a.chatTemplate != nil)
@@ -47,7 +54,8 @@ import Testing
         }
         #expect(checked > 50)
         // tokenizer_config.json names the special tokens by content (as transformers expects).
-        let config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/tokenizer_config.json"))) as? [String: Any])
+        let configData = try #require(files["tokenizer_config.json"])
+        let config = try #require(try JSONSerialization.jsonObject(with: configData) as? [String: Any])
         #expect(config["eos_token"] as? String == a.eosToken)
         #expect(config["bos_token"] as? String == a.bosToken)
     }
@@ -76,14 +84,15 @@ import Testing
     /// current output; scripts/make_peft_references.py loaded it with transformers and HF tokenizers
     /// (peft/checks.json, checked in TrainingTests). TUNELAB_WRITE_PEFT_FIXTURES=1 rewrites it.
     @Test func exportFixtureIsCurrent() throws {
-        let (_, _, dir) = try Self.exportAndReload(Fixture.path("tiny-gguf/tiny-qwen2.gguf"))
+        let (_, _, files) = try Self.exportAndReload(Fixture.path("tiny-gguf/tiny-qwen2.gguf"))
         let committed = Fixture.path("peft/exported-tokenizer-tiny-qwen2")
         if ProcessInfo.processInfo.environment["TUNELAB_WRITE_PEFT_FIXTURES"] == "1" {
             try? FileManager.default.removeItem(atPath: committed)
-            try FileManager.default.copyItem(atPath: dir, toPath: committed)
+            try FileManager.default.createDirectory(atPath: committed, withIntermediateDirectories: true)
+            for (f, data) in files { try data.write(to: URL(fileURLWithPath: committed + "/" + f)) }
         }
         for f in ["tokenizer.json", "tokenizer_config.json"] {
-            let same = FileManager.default.contents(atPath: dir + "/" + f) == FileManager.default.contents(atPath: committed + "/" + f)
+            let same = files[f] != nil && files[f] == FileManager.default.contents(atPath: committed + "/" + f)
             #expect(same, "peft/exported-tokenizer-tiny-qwen2/\(f) is missing or stale")
         }
     }

@@ -24,10 +24,18 @@ enum PEFTFixtures {
         return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 
-    /// A fresh empty folder under the temporary directory.
+    /// This process's scratch folder, removed when the test process exits.
+    static let scratch: String = {
+        atexit { try? FileManager.default.removeItem(atPath: PEFTFixtures.scratchPath(getpid())) }
+        return scratchPath(getpid())
+    }()
+    static func scratchPath(_ pid: Int32) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("tunelab-peft-tests-\(pid)").path
+    }
+
+    /// A fresh empty folder under the scratch folder.
     static func tempDir(_ tag: String) throws -> String {
-        let dir = FileManager.default.temporaryDirectory
-            .appendingPathComponent("tunelab-peft-\(tag)-\(getpid())-\(UInt32.random(in: 0 ... .max))").path
+        let dir = scratch + "/\(tag)-\(UInt32.random(in: 0 ... .max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir
     }
