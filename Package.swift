@@ -38,19 +38,19 @@ let package = Package(
         // Training data: loaders, prompt templates, loss masks, packing, splits.
         .target(name: "Dataset", dependencies: ["Tokenization"], swiftSettings: cpu),
         // LoRA fine-tuning: backward pass, AdamW, schedules, checkpoints.
-        .target(name: "Training", dependencies: ["Kernels", "ModelFiles", "Transformer", "Dataset"], swiftSettings: fast),
+        .target(name: "Training", dependencies: ["Kernels", "ModelFiles", "Tokenization", "Transformer", "Dataset"], swiftSettings: fast),
         // PNG line charts with a built-in bitmap font.
         .target(name: "Plot", dependencies: ["CPNG"], swiftSettings: cpu),
         // SQLite experiment record.
-        .target(name: "Record", dependencies: ["CSQLite3"], swiftSettings: cpu),
+        .target(name: "Record", dependencies: ["CSQLite3", "Kernels"], swiftSettings: cpu),
         // Hugging Face hub downloads (models, datasets) into a local cache.
-        .target(name: "Hub", swiftSettings: cpu),
+        .target(name: "Hub", dependencies: ["Kernels"], swiftSettings: cpu),
         // Markdown notebooks: cells of `key = value` parameters, schemas, defaults.
         .target(name: "Notebook", swiftSettings: cpu),
         // The interactive shell: line editing (libedit), completion, history, commands.
         .target(name: "REPL", dependencies: ["CEditLine", "Notebook", "Kernels"], swiftSettings: cpu),
         // What the cells and commands do: prepare data, train, infer, record, replay, plot.
-        .target(name: "Session", dependencies: ["Kernels", "ModelFiles", "Tokenization", "Transformer", "Dataset",
+        .target(name: "Session", dependencies: ["Kernels", "ModelFiles", "Tokenization", "ChatTemplate", "Transformer", "Dataset",
                                                 "Training", "Record", "Plot", "Notebook", "REPL", "Hub"], swiftSettings: cpu),
 
         .executableTarget(
@@ -68,10 +68,10 @@ let package = Package(
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate"], swiftSettings: cpu),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer"], swiftSettings: cpu),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Tokenization", "ModelFiles"], swiftSettings: cpu),
-        .testTarget(name: "TrainingTests", dependencies: ["Training"], swiftSettings: cpu),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Transformer", "Tokenization", "ModelFiles", "Kernels"], swiftSettings: cpu),
         .testTarget(name: "PlotTests", dependencies: ["Plot"], swiftSettings: cpu),
         .testTarget(name: "RecordTests", dependencies: ["Record"], swiftSettings: cpu),
-        .testTarget(name: "HubTests", dependencies: ["Hub"], swiftSettings: cpu),
+        .testTarget(name: "HubTests", dependencies: ["Hub", "Kernels"], swiftSettings: cpu),
         .testTarget(name: "NotebookTests", dependencies: ["Notebook"], swiftSettings: cpu),
         .testTarget(name: "REPLTests", dependencies: ["REPL", "Notebook"], swiftSettings: cpu),
         .testTarget(name: "SessionTests", dependencies: ["Session"], swiftSettings: cpu),

@@ -1,5 +1,6 @@
 // One blocking HTTP GET over URLSession: either into memory (API JSON) or streamed into a
 // `.part` file that is hashed as it arrives and may be resumed with a Range request.
+import Kernels
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking

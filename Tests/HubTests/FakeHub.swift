@@ -6,6 +6,7 @@
 // X-Linked-Etag / X-Linked-Size, as the hub does with its CDN; the CDN answers Range requests
 // (unless turned off). Regular files answer with a relative 307 to /api/resolve-cache/..., as the
 // hub does now.
+import Kernels
 import Foundation
 @testable import Hub
 

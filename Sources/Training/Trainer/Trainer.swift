@@ -174,3 +174,20 @@ public final class Trainer {
         return count > 0 ? loss / Double(count) : .nan
     }
 }
+
+/// Mean loss per trained token of `sequences` under `adapter` (nil: the base model alone).
+public func evaluationLoss(weights: ModelWeights, adapter: LoRAAdapter?, sequences: [TrainSequence],
+                           batchSize: Int = 2) throws -> Double {
+    var rng = SeededRNG(seed: 0)
+    // B = 0 makes the LoRA path add exactly nothing: the base model's loss.
+    let a = try adapter ?? LoRAAdapter.initialized(config: LoRAConfig(rank: 1, alpha: 1, targets: [.q]), model: weights.config, rng: &rng)
+    let m = try LoRAModel(weights: weights, adapter: a)
+    var loss: Double = 0, count = 0
+    var i = 0
+    while i < sequences.count {
+        let r = try m.run(Array(sequences[i..<min(i + batchSize, sequences.count)]), backward: false, dropoutRNG: &rng)
+        loss += r.loss; count += r.count
+        i += batchSize
+    }
+    return count > 0 ? loss / Double(count) : .nan
+}

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Record
+@testable import Kernels
 
 /// Vectors from NIST FIPS 180-2 Appendix B / the NIST CSRC examples (SHA-256).
 @Suite struct SHA256Tests {

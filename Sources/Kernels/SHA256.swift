@@ -62,6 +62,12 @@ public struct SHA256 {
         return words.flatMap { w in (0..<4).map { UInt8(truncatingIfNeeded: w >> (24 - 8 * UInt32($0))) } }
     }
 
+    /// Digest of `bytes` as lower-case hex.
+    public static func hex<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+        var h = SHA256(); h.update(bytes); return h.hexDigest()
+    }
+    public func finalizeHex() -> String { hexDigest() }
+
     /// Lower-case hex digest, the form `sha256sum` prints.
     public func hexDigest() -> String {
         let digits = Array("0123456789abcdef".utf8)
@@ -120,7 +126,7 @@ public struct SHA256 {
 /// Streams a file through SHA-256 (1 MiB reads) and returns the lower-case hex digest.
 public func sha256(file path: String) throws -> String {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw RecordError("cannot open \(path) to hash it: \(String(cString: strerror(errno)))") }
+    guard fd >= 0 else { throw HashError("cannot open \(path) to hash it: \(String(cString: strerror(errno)))") }
     defer { close(fd) }
     var hasher = SHA256()
     let size = 1 << 20
@@ -131,9 +137,15 @@ public func sha256(file path: String) throws -> String {
         if n == 0 { break }
         if n < 0 {
             if errno == EINTR { continue }
-            throw RecordError("reading \(path) to hash it: \(String(cString: strerror(errno)))")
+            throw HashError("reading \(path) to hash it: \(String(cString: strerror(errno)))")
         }
         hasher.update(UnsafeRawBufferPointer(start: buf, count: n))
     }
     return hasher.hexDigest()
+}
+
+/// A file that could not be read for hashing.
+public struct HashError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }
