@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Tokenization", "ModelFiles"], swiftSettings: cpu),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Transformer", "Tokenization", "ModelFiles", "Kernels"], swiftSettings: cpu),
         .testTarget(name: "PlotTests", dependencies: ["Plot"], swiftSettings: cpu),
-        .testTarget(name: "RecordTests", dependencies: ["Record"], swiftSettings: cpu),
+        .testTarget(name: "RecordTests", dependencies: ["Record", "Kernels"], swiftSettings: cpu),
         .testTarget(name: "HubTests", dependencies: ["Hub", "Kernels"], swiftSettings: cpu),
         .testTarget(name: "NotebookTests", dependencies: ["Notebook"], swiftSettings: cpu),
         .testTarget(name: "REPLTests", dependencies: ["REPL", "Notebook"], swiftSettings: cpu),

@@ -13,6 +13,12 @@ public enum Interrupt {
 
     /// Installs the SIGINT handler (idempotent).
     public static func install() {
+        // A parent may hand us SIGINT blocked (Foundation's Process from a test runner does);
+        // a blocked Ctrl-C would never reach the handler.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
         signal(SIGINT) { _ in
             if Interrupt.flag.exchange(true, ordering: .relaxed) {
                 let msg = "\ninterrupted twice: exiting\n"

@@ -266,7 +266,9 @@ public final class Repl {
     private func runCells(_ indices: [Int]) -> Bool {
         for i in indices {
             let cell = cells[i]
-            let kindOverrides = overrides[cell.kind] ?? [:]
+            // A cell typed at the prompt says what it wants: its own keys beat session overrides.
+            let typed = cell.file == nil && cell.startLine == 0
+            let kindOverrides = (overrides[cell.kind] ?? [:]).filter { !typed || cell.value($0.key) == nil }
             let params: ResolvedParams
             do { params = try cell.resolve(overrides: kindOverrides) } catch {
                 states[i] = .failed(error: "\(error)")

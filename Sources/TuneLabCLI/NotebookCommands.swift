@@ -75,7 +75,7 @@ struct RunNotebook: ParsableCommand {
         let repl = Repl(notebook: nb, executor: session, reader: PipeLineReader(), overrides: overrides)
         Interrupt.install()
         let ok = repl.runAll()
-        session.finish(interrupted: Interrupt.requested)
+        session.finish(interrupted: repl.states.contains(.interrupted))
         if let id = session.runID { print("recorded as run \(id) in \(db)") }
         if !ok { throw ExitCode(1) }
     }

@@ -65,7 +65,7 @@ import Testing
         h.update(big)
         #expect(try sha256(file: b.path) == h.hexDigest())
 
-        #expect(throws: RecordError.self) { try sha256(file: dir.appendingPathComponent("missing").path) }
+        #expect(throws: HashError.self) { try sha256(file: dir.appendingPathComponent("missing").path) }
     }
 }
 

@@ -1,3 +1,4 @@
+import Kernels
 import Foundation
 import Testing
 @testable import Record
@@ -92,7 +93,7 @@ extension DatabaseTests {
         let db = try ExperimentDB(path: tmp.path("m.sqlite"))
         let run = try db.createRun(environment: env)
         let cell = try db.startCell(runID: run, cellIndex: 0, kind: "train")
-        var rng = SplitMix(seed: 3)
+        var rng = SeededRNG(seed: 3)
         var floats: [Float] = [0, .leastNonzeroMagnitude, -.leastNormalMagnitude, .greatestFiniteMagnitude,
                                .infinity, -.infinity, 1.0 / 3.0, 2.7182817]
         for _ in 0..<500 { floats.append(Float(bitPattern: UInt32(truncatingIfNeeded: rng.next()))) }
