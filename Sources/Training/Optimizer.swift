@@ -188,16 +188,14 @@ extension AdamWTensorState: Codable {
         try c.encode(Self.bytes(v), forKey: .v)
     }
     static func bytes(_ a: [Float]) -> Data {
-        var d = Data(capacity: a.count * 4)
-        for x in a { withUnsafeBytes(of: x.bitPattern.littleEndian) { d.append(contentsOf: $0) } }
-        return d
+        // Little-endian hosts (x86-64, arm64) store Float32 as the format wants: copy in bulk.
+        a.withUnsafeBytes { Data($0) }
     }
     static func floats(_ d: Data, key: String) throws -> [Float] {
         guard d.count % 4 == 0 else { throw OptimizerError("AdamW state: '\(key)' holds \(d.count) bytes, not a multiple of 4") }
-        let b = [UInt8](d)
-        return (0..<(b.count / 4)).map { i in
-            Float(bitPattern: UInt32(b[4 * i]) | UInt32(b[4 * i + 1]) << 8 | UInt32(b[4 * i + 2]) << 16 | UInt32(b[4 * i + 3]) << 24)
-        }
+        var out = [Float](repeating: 0, count: d.count / 4)
+        out.withUnsafeMutableBytes { o in d.withUnsafeBytes { o.copyMemory(from: $0) } }
+        return out
     }
 }
 
