@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(name: "HubTests", dependencies: ["Hub", "Kernels"], swiftSettings: cpu),
         .testTarget(name: "NotebookTests", dependencies: ["Notebook"], swiftSettings: cpu),
         .testTarget(name: "REPLTests", dependencies: ["REPL", "Notebook"], swiftSettings: cpu),
-        .testTarget(name: "SessionTests", dependencies: ["Session"], swiftSettings: cpu),
+        .testTarget(name: "SessionTests", dependencies: ["Session", "Tokenization", "Transformer"], swiftSettings: cpu),
         // Drives the built `tunelab` binary as a user (and a crash) would.
         .testTarget(name: "TuneLabCLITests", dependencies: ["tunelab", "Record"], swiftSettings: cpu),
     ],

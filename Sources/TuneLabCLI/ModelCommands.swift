@@ -96,6 +96,8 @@ struct Score: ParsableCommand {
     @Option(name: .long, help: "The text to score.") var text: String?
     @Option(name: .long, help: "A UTF-8 file to score instead of --text.") var file: String?
 
+    @Option(name: .long, help: "A LoRA adapter folder (PEFT format) to apply, unmerged.") var adapter: String?
+
     func run() throws {
         let body: String
         switch (text, file) {
@@ -105,7 +107,8 @@ struct Score: ParsableCommand {
             body = s
         default: throw UserError("give exactly one of --text or --file")
         }
-        let lm = try loadModel(options)
+        var lm = try loadModel(options)
+        if let adapter { lm = try applyAdapter(adapter, to: lm) }
         let ids = lm.tokenizer.encode(body)
         let r: (nll: Double, perTokenNLL: [Double])
         do { r = try lm.score(ids: ids) } catch { throw UserError("\(error)") }
