@@ -27,10 +27,11 @@ public enum Parallel {
 /// so they do not compete with OpenBLAS threads during long matrix products.
 final class WorkerPool: @unchecked Sendable {
     private let helpers: Int
-    private let generation = Atomic<Int>(0)
-    private let finished = Atomic<Int>(0)
+    /// generation (high 32 bits) | parts (16) | next unclaimed part (16), in one word so a
+    /// participant claims a part of exactly the job it saw.
+    private let state = Atomic<Int>(0)
+    private let done = Atomic<Int>(0)
     private var job: ((Int) -> Void)?
-    private var parts = 0
     private let lock = NSCondition()
     private var sleeping = 0
     private let submit = NSLock()   // one job at a time
@@ -55,45 +56,59 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    /// Runs body(0..<parts) with part 0 on the caller; returns when all parts are done.
+    /// Runs body(0..<parts); returns when all parts are done. Parts are claimed one at a time
+    /// by whoever is free — the caller included — so a helper that is slow to wake (asleep, or
+    /// descheduled on a busy machine) never leaves the caller waiting for work it could do.
+    /// Which thread runs a part does not change its result.
     /// A call made while the pool is busy (from another thread, or nested inside a job)
     /// runs its parts one after another on the caller: same ranges, same results.
     func run(parts: Int, _ body: @escaping (Int) -> Void) {
-        guard submit.try() else {
+        guard parts < 0xFFFF, submit.try() else {
             for i in 0..<parts { body(i) }
             return
         }
         defer { submit.unlock() }
         job = body
-        self.parts = parts
-        finished.store(0, ordering: .relaxed)
-        generation.add(1, ordering: .releasing)
+        done.store(0, ordering: .relaxed)
+        let gen = (state.load(ordering: .relaxed) >> 32) + 1
+        state.store(gen << 32 | parts << 16, ordering: .releasing)
         lock.lock()
         if sleeping > 0 { lock.broadcast() }
         lock.unlock()
-        body(0)
-        while finished.load(ordering: .acquiring) < helpers { spinPause() }
+        work(gen)
+        while done.load(ordering: .acquiring) < parts { spinPause() }
         job = nil
+    }
+
+    /// Claims and runs parts of job `gen` until none is left.
+    private func work(_ gen: Int) {
+        while true {
+            let v = state.load(ordering: .acquiring)
+            let parts = (v >> 16) & 0xFFFF, next = v & 0xFFFF
+            guard v >> 32 == gen, next < parts else { return }
+            guard state.compareExchange(expected: v, desired: v + 1, ordering: .acquiringAndReleasing).exchanged else { continue }
+            job?(next)
+            done.add(1, ordering: .releasing)
+        }
     }
 
     private func loop(index: Int) {
         var seen = 0
         while true {
             var spins = 0
-            while generation.load(ordering: .acquiring) == seen {
+            while state.load(ordering: .acquiring) >> 32 == seen {
                 spins += 1
                 if spins < 20_000 { spinPause(); continue }
                 lock.lock()
-                while generation.load(ordering: .acquiring) == seen {
+                while state.load(ordering: .acquiring) >> 32 == seen {
                     sleeping += 1
                     lock.wait()
                     sleeping -= 1
                 }
                 lock.unlock()
             }
-            seen = generation.load(ordering: .acquiring)
-            if index < parts, let job { job(index) }
-            finished.add(1, ordering: .releasing)
+            seen = state.load(ordering: .acquiring) >> 32
+            work(seen)
         }
     }
 }
