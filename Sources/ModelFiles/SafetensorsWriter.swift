@@ -26,7 +26,7 @@ public func writeSafetensors(path: String, tensors: [(name: String, shape: [Int]
     if !metadata.isEmpty {
         json += "\"__metadata__\":{"
         json += metadata.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
-            .map { "\(jsonString($0.key)):\(jsonString($0.value))" }.joined(separator: ",")
+            .map { "\(jsonStringLiteral($0.key)):\(jsonStringLiteral($0.value))" }.joined(separator: ",")
         json += "}"
         first = false
     }
@@ -35,7 +35,7 @@ public func writeSafetensors(path: String, tensors: [(name: String, shape: [Int]
         if !first { json += "," }
         first = false
         let end = offset + 4 * t.data.count
-        json += "\(jsonString(t.name)):{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(end)]}"
+        json += "\(jsonStringLiteral(t.name)):{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(end)]}"
         offset = end
     }
     json += "}"
@@ -80,9 +80,13 @@ private func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ path: Stri
     }
 }
 
-/// JSON string literal escaped as serde_json does (the safetensors library's serializer).
-private func jsonString(_ s: String) -> String {
+/// A JSON string literal. Default: as serde_json writes it (the safetensors library, HF
+/// `tokenizers`): UTF-8 kept, only quotes, backslashes and control characters escaped.
+/// `asciiOnly`: as Python's `json.dumps` (ensure_ascii): everything outside printable ASCII as
+/// `\uXXXX` UTF-16 units.
+public func jsonStringLiteral(_ s: String, asciiOnly: Bool = false) -> String {
     var out = "\""
+    func hex(_ v: UInt32) { let h = String(v, radix: 16); out += "\\u" + String(repeating: "0", count: 4 - h.count) + h }
     for u in s.unicodeScalars {
         switch u {
         case "\"": out += "\\\""
@@ -92,9 +96,8 @@ private func jsonString(_ s: String) -> String {
         case "\n": out += "\\n"
         case "\r": out += "\\r"
         case "\t": out += "\\t"
-        case let c where c.value < 0x20:
-            let h = String(c.value, radix: 16)
-            out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+        case let c where c.value < 0x20 || (asciiOnly && c.value >= 0x7F):
+            for unit in String(c).utf16 { hex(UInt32(unit)) }
         default: out.unicodeScalars.append(u)
         }
     }

@@ -23,7 +23,7 @@ extension Tokenizer {
         func fail(_ m: String) -> TokenizerError { TokenizerError.file(d.source, m) }
         var o = "{\n  \"version\": \"1.0\",\n  \"truncation\": null,\n  \"padding\": null,\n  \"added_tokens\": ["
         o += d.addedTokens.sorted { $0.id < $1.id }.map { a in
-            "\n    {\n      \"id\": \(a.id),\n      \"content\": \(jsonString(a.content)),\n      \"single_word\": \(a.singleWord),\n"
+            "\n    {\n      \"id\": \(a.id),\n      \"content\": \(jsonStringLiteral(a.content)),\n      \"single_word\": \(a.singleWord),\n"
                 + "      \"lstrip\": \(a.lstrip),\n      \"rstrip\": \(a.rstrip),\n      \"normalized\": \(!a.special),\n      \"special\": \(a.special)\n    }"
         }.joined(separator: ",")
         o += d.addedTokens.isEmpty ? "],\n" : "\n  ],\n"
@@ -34,7 +34,7 @@ extension Tokenizer {
         var byteLevelRegex = false
         for (i, r) in d.splitRules.enumerated() {
             let split: (String) -> String = { p in
-                "{\n        \"type\": \"Split\",\n        \"pattern\": {\n          \"Regex\": \(jsonString(p))\n        },\n"
+                "{\n        \"type\": \"Split\",\n        \"pattern\": {\n          \"Regex\": \(jsonStringLiteral(p))\n        },\n"
                     + "        \"behavior\": \"Isolated\",\n        \"invert\": false\n      }"
             }
             switch r {
@@ -63,7 +63,7 @@ extension Tokenizer {
                 return t
             }
             func special(_ id: Int, _ typeID: Int) throws -> String {
-                "{\n        \"SpecialToken\": {\n          \"id\": \(jsonString(try name(id))),\n          \"type_id\": \(typeID)\n        }\n      }"
+                "{\n        \"SpecialToken\": {\n          \"id\": \(jsonStringLiteral(try name(id))),\n          \"type_id\": \(typeID)\n        }\n      }"
             }
             func sequence(_ s: String, _ typeID: Int) -> String {
                 "{\n        \"Sequence\": {\n          \"id\": \"\(s)\",\n          \"type_id\": \(typeID)\n        }\n      }"
@@ -73,7 +73,7 @@ extension Tokenizer {
             var seen: [Int] = []
             for id in d.prefixIds + d.suffixIds where !seen.contains(id) { seen.append(id) }
             let specials = try seen.map { id in
-                let t = jsonString(try name(id))
+                let t = jsonStringLiteral(try name(id))
                 return "\(t): {\n        \"id\": \(t),\n        \"ids\": [\n          \(id)\n        ],\n        \"tokens\": [\n          \(t)\n        ]\n      }"
             }
             o += "  \"post_processor\": {\n    \"type\": \"TemplateProcessing\",\n    \"single\": [\n      " + single.joined(separator: ",\n      ")
@@ -96,10 +96,10 @@ extension Tokenizer {
                 if addedIds.contains(id) { continue }  // reachable through added_tokens
                 throw fail("cannot export: token \(t.debugDescription) (id \(id)) appears twice in tokenizer.ggml.tokens")
             }
-            vocab.append("\n      \(jsonString(t)): \(id)")
+            vocab.append("\n      \(jsonStringLiteral(t)): \(id)")
         }
         o += vocab.joined(separator: ",") + "\n    },\n    \"merges\": ["
-        o += d.merges.map { "\n      [\n        \(jsonString($0.0)),\n        \(jsonString($0.1))\n      ]" }.joined(separator: ",")
+        o += d.merges.map { "\n      [\n        \(jsonStringLiteral($0.0)),\n        \(jsonStringLiteral($0.1))\n      ]" }.joined(separator: ",")
         o += d.merges.isEmpty ? "]\n  }\n}" : "\n    ]\n  }\n}"
         return o
     }
@@ -108,44 +108,22 @@ extension Tokenizer {
     static func tokenizerConfigJSON(_ d: TokenizerDefinition, modelMaxLength: Int?) -> String {
         func tokenText(_ id: Int?) -> String {
             guard let id, id >= 0, id < d.tokens.count, let t = d.tokens[id] else { return "null" }
-            return jsonString(t)
+            return jsonStringLiteral(t)
         }
         var e: [(String, String)] = []
         let decoder = d.addedTokens.sorted { $0.id < $1.id }.map { a in
-            "    \"\(a.id)\": {\n      \"content\": \(jsonString(a.content)),\n      \"lstrip\": \(a.lstrip),\n      \"normalized\": \(!a.special),\n"
+            "    \"\(a.id)\": {\n      \"content\": \(jsonStringLiteral(a.content)),\n      \"lstrip\": \(a.lstrip),\n      \"normalized\": \(!a.special),\n"
                 + "      \"rstrip\": \(a.rstrip),\n      \"single_word\": \(a.singleWord),\n      \"special\": \(a.special)\n    }"
         }
         e.append(("added_tokens_decoder", decoder.isEmpty ? "{}" : "{\n" + decoder.joined(separator: ",\n") + "\n  }"))
         e.append(("bos_token", tokenText(d.bosTokenId)))
-        if let t = d.chatTemplate { e.append(("chat_template", jsonString(t))) }
+        if let t = d.chatTemplate { e.append(("chat_template", jsonStringLiteral(t))) }
         e.append(("clean_up_tokenization_spaces", "false"))
         e.append(("eos_token", tokenText(d.eosTokenId)))
         if let n = modelMaxLength { e.append(("model_max_length", String(n))) }
         if d.padTokenId != nil { e.append(("pad_token", tokenText(d.padTokenId))) }
         e.append(("tokenizer_class", "\"PreTrainedTokenizerFast\""))
         return "{\n" + e.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n") + "\n}\n"
-    }
-
-    /// A JSON string as serde_json writes it (UTF-8 kept, only quotes, backslashes and control
-    /// characters escaped).
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            case let c where c.value < 0x20:
-                let h = String(c.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
     }
 
     private static func writeAtomically(_ path: String, _ text: String) throws {

@@ -223,7 +223,7 @@ func hfConfigJSON(_ c: ModelConfig, ropeScaling: RopeScaling?, tied: Bool, atten
         e["pretraining_tp"] = "1"
     }
     if let s = ropeScaling {
-        var r: [(String, String)] = [("factor", pythonFloat(s.factor)), ("rope_type", pythonJSONString(s.type))]
+        var r: [(String, String)] = [("factor", pythonFloat(s.factor)), ("rope_type", jsonStringLiteral(s.type, asciiOnly: true))]
         if s.type == "llama3" {
             r += [("high_freq_factor", pythonFloat(s.highFreqFactor)), ("low_freq_factor", pythonFloat(s.lowFreqFactor))]
         }

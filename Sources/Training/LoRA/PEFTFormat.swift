@@ -47,7 +47,7 @@ extension LoRAAdapter {
             ("alpha_pattern", "{}"),
             ("arrow_config", "null"),
             ("auto_mapping", "null"),
-            ("base_model_name_or_path", pythonJSONString(baseModel)),
+            ("base_model_name_or_path", jsonStringLiteral(baseModel, asciiOnly: true)),
             ("bias", "\"none\""),
             ("corda_config", "null"),
             ("ensure_weight_tying", "false"),
@@ -251,27 +251,6 @@ func pythonFloat(_ x: Double) -> String {
         s = mantissa + "e" + sign + exp
     }
     return s
-}
-
-/// A JSON string literal as Python's json.dumps writes it (ensure_ascii: non-ASCII as \uXXXX).
-func pythonJSONString(_ s: String) -> String {
-    var out = "\""
-    for u in s.utf16 {
-        switch u {
-        case 0x22: out += "\\\""
-        case 0x5C: out += "\\\\"
-        case 0x0A: out += "\\n"
-        case 0x0D: out += "\\r"
-        case 0x09: out += "\\t"
-        case 0x08: out += "\\b"
-        case 0x0C: out += "\\f"
-        case 0x20..<0x7F: out.unicodeScalars.append(Unicode.Scalar(u)!)
-        default:
-            let h = String(u, radix: 16)
-            out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-        }
-    }
-    return out + "\""
 }
 
 /// Writes `bytes` to a temporary file next to `path`, syncs it and renames it into place.
