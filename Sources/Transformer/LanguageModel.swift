@@ -11,12 +11,19 @@ public final class LanguageModel: @unchecked Sendable {
     public let forward: Forward
     public let tokenizer: Tokenizer
     public let chatTemplate: ChatTemplate?
+    private let chatTemplateSource: String?
     public var config: ModelConfig { weights.config }
 
-    init(path: String, format: String, weights: ModelWeights, tokenizer: Tokenizer) throws {
+    init(path: String, format: String, weights: ModelWeights, tokenizer: Tokenizer, templateSource: String? = nil) throws {
         self.path = path; self.format = format; self.weights = weights; self.tokenizer = tokenizer
         forward = Forward(weights: weights)
-        chatTemplate = try tokenizer.chatTemplate.map { src in
+        // Newer hub repos keep the template in chat_template.jinja rather than tokenizer_config.json.
+        var source = tokenizer.chatTemplate
+        if source == nil, let alt = templateSource ?? (try? String(contentsOfFile: path + "/chat_template.jinja", encoding: .utf8)) {
+            source = alt
+        }
+        chatTemplateSource = source
+        chatTemplate = try source.map { src in
             do { return try ChatTemplate(src) } catch { throw ModelLoadError("\(path): chat template: \(error)") }
         }
     }
@@ -24,7 +31,7 @@ public final class LanguageModel: @unchecked Sendable {
     /// The same model (tokenizer, template, file) running on other weights, e.g. the base with a
     /// LoRA adapter applied (`ModelWeights.withLoRA`).
     public func replacingWeights(_ w: ModelWeights) throws -> LanguageModel {
-        try LanguageModel(path: path, format: format, weights: w, tokenizer: tokenizer)
+        try LanguageModel(path: path, format: format, weights: w, tokenizer: tokenizer, templateSource: chatTemplateSource)
     }
 
     /// Loads `spec`: "default", a .gguf file, or a Hugging Face model folder
