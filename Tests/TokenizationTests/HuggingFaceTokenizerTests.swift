@@ -40,7 +40,8 @@ import Testing
         #expect(tok.decode([think], skipSpecialTokens: true) == "<think>")
     }
 
-    /// Qwen2's real 151k vocabulary (qwen.tiktoken converted by transformers; agrees with tiktoken).
+    /// Qwen2's real merge ranks and ids (qwen.tiktoken converted by transformers, agreeing with
+    /// tiktoken), trimmed by the script to the merges BPE applies to the reference strings.
     @Test func qwen2RealVocabularyMatchesHF() throws {
         let tok = try Tokenizer.load(tokenizerJSON: Fixture.path("tokenizer/qwen2/tokenizer.json"), tokenizerConfig: nil)
         #expect(tok.vocabSize == 151_665)
