@@ -32,7 +32,6 @@ public final class NotebookSession: CellExecutor {
     var adapter: LoRAAdapter?
     var adapterPath: String?
     var threads = 0
-    var executions = 0
     private var hashCache: [String: String] = [:]
 
     public init(db: ExperimentDB, notebook: Notebook?, runKind: RunKind, parentRunID: Int64? = nil) {
@@ -73,14 +72,12 @@ public final class NotebookSession: CellExecutor {
 
     public func execute(_ cell: Cell, params: ResolvedParams, changes: [String: String]) throws -> String {
         let run = try ensureRun()
-        executions += 1
         let files = try inputFiles(cell.kind, params)
         let seed: UInt64? = params["seed"]?.intValue.map { UInt64(max(0, $0)) }
         let cellID = try db.startCell(runID: run, cellIndex: cell.index, kind: cell.kind.rawValue, params: params.recorded,
                                       changes: changes, seed: seed, files: files)
         lastCellID = cellID
         let start = Date()
-        Interrupt.clear()
         do {
             let (summary, interrupted) = try perform(cell, params, cellID: cellID)
             try db.finishCell(cellID, outcome: interrupted ? .interrupted : .ok, durationSeconds: Date().timeIntervalSince(start))
@@ -198,7 +195,7 @@ public final class NotebookSession: CellExecutor {
         let config = try trainConfig(p)
         let run = try ensureRun()
         var out = p.string("out")
-        if out.isEmpty { out = "runs/run-\(run)" + (executions > 0 && cell.index > 0 ? "-cell\(cell.index)" : "") }
+        if out.isEmpty { out = "runs/run-\(run)-cell\(cell.index)" }
         let writer = db.metricWriter(runID: run, cellID: cellID)
         let (trainer, report) = try runTraining(weights: lm.weights, data: data, config: config, outputDirectory: out,
                                                 baseModelName: modelSpec == "default" ? lm.path : modelSpec,

@@ -15,7 +15,7 @@ public final class ProgressLine {
         let elapsed = Date().timeIntervalSince(start)
         let eta = done > 0 ? elapsed / Double(done) * Double(total - m.step) : 0
         var s = String(format: "step %d/%d  loss %.4f  grad %.3f  lr %.2e  %.0f tok/s  ETA %@",
-                       m.step, total, m.loss, m.gradNorm, m.lr, m.tokensPerSecond, duration(eta))
+                       m.step, total, m.loss, m.gradNorm, m.lr, m.tokensPerSecond, formatDuration(eta))
         if let e = m.evalLoss { s += String(format: "  eval %.4f", e) }
         if isTTY {
             print("\r\u{1B}[2K" + s, terminator: m.step == total ? "\n" : "")
@@ -28,9 +28,13 @@ public final class ProgressLine {
     public func finishLine() { if isTTY { print(""); fflush(stdout) } }
 }
 
-func duration(_ s: Double) -> String {
-    let t = Int(s.rounded())
-    return t >= 3600 ? "\(t / 3600)h\(t % 3600 / 60)m" : t >= 60 ? "\(t / 60)m\(String(format: "%02d", t % 60))s" : "\(t)s"
+/// A duration for people: "12.34s", "3m 05s", "1h 02m" ("-" when unknown).
+public func formatDuration(_ t: Double) -> String {
+    guard t.isFinite, t >= 0 else { return "-" }
+    if t < 60 { return String(format: "%.2fs", t) }
+    let s = Int(t.rounded())
+    if s < 3600 { return "\(s / 60)m \(String(format: "%02d", s % 60))s" }
+    return "\(s / 3600)h \(String(format: "%02d", s / 60 % 60))m"
 }
 
 /// What a training run produced.
@@ -55,7 +59,7 @@ public struct TrainingReport: Sendable {
         if let e = history.last(where: { $0.evalLoss != nil })?.evalLoss { s += String(format: ", eval loss %.4f", e) }
         let toks = history.reduce(0) { $0 + $1.tokens }, secs = history.reduce(0) { $0 + $1.seconds }
         if secs > 0 { s += String(format: ", %.0f tok/s", Double(toks) / secs) }
-        s += " in \(duration(seconds))"
+        s += " in \(formatDuration(seconds))"
         if let adapterPath { s += "; adapter → \(adapterPath)" }
         return s
     }

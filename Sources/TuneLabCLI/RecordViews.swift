@@ -1,6 +1,7 @@
 import Foundation
 import Plot
 import Record
+import Session
 
 /// Text and charts made from the experiment record: shared by `tunelab runs/show/diff/plot`
 /// and the REPL's `:runs`, `:show-run`, `:diff`, `:plot`.
@@ -254,13 +255,7 @@ enum RecordViews {
         return f.string(from: d)
     }
 
-    static func duration(_ t: Double) -> String {
-        guard t.isFinite, t >= 0 else { return "-" }
-        if t < 60 { return String(format: "%.2fs", t) }
-        let s = Int(t.rounded())
-        if s < 3600 { return "\(s / 60)m \(String(format: "%02d", s % 60))s" }
-        return "\(s / 3600)h \(String(format: "%02d", s / 60 % 60))m"
-    }
+    static func duration(_ t: Double) -> String { formatDuration(t) }
 
     static func bytes(_ b: Int64) -> String {
         let d = Double(b)
