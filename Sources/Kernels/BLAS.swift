@@ -1,21 +1,96 @@
 import COpenBLAS
 
 /// Row-major matrix products through OpenBLAS, and its thread/build facts for the record.
+///
+/// OpenBLAS itself runs single-threaded: products are split over TuneLab's own worker pool
+/// (`Parallel`) instead. With OpenBLAS's threads next to the pool's, 2 cores carried 3–4
+/// threads, its idle workers spun in sched_yield, and the many small products of training
+/// (attention blocks, LoRA's rank-16 factors) did not speed up with a second thread at all
+/// (measured with `tunelab bench train --profile`). One pool lets attention run whole
+/// heads/blocks per worker, each with a single-threaded product inside.
 public enum BLAS {
+    /// Products below this many multiply-adds per part are not split (thread hand-over and
+    /// repeated packing would cost more than they save; OpenBLAS also switches to its
+    /// small-matrix kernel below 100³).
+    static let minSplitWork = 2_000_000.0
+
+    private static let singleThreaded: Void = openblas_set_num_threads(1)
+
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, all row-major.
     /// op(A) is m×k (A stored k×m when transA), op(B) is k×n (B stored n×k when transB).
-    @inline(__always)
+    /// Large products are split over the worker pool by rows of C (or by columns when C is
+    /// wider than tall); every element is still computed by the same single-threaded kernel
+    /// over the same k order, so the split does not change results. Inside a parallel job the
+    /// product runs whole on the calling worker.
     public static func gemm(
         transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
+        _ = singleThreaded
+        let w = Parallel.workers
+        let work = Double(m) * Double(n) * Double(k)
+        guard w > 1, work >= minSplitWork * 2, !Parallel.isBusy else {
+            sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            return
+        }
+        let parts = min(w, Int(work / minSplitWork))
+        if k >= 4 * Swift.max(m, n) {
+            // Long, thin products (the LM head's input gradient: 128 × 576 over 49152 vocabulary
+            // rows): slices of C would each re-pack all of A, so split k instead and add the
+            // partial products in slice order (the sum depends on the worker count, not on timing).
+            let partial = UnsafeMutablePointer<Float>.allocate(capacity: parts * m * n)
+            defer { partial.deallocate() }
+            Parallel.forEachRange(parts) { r in
+                for part in r {
+                    let k0 = k * part / parts, k1 = k * (part + 1) / parts
+                    sgemm(transA, transB, m, n, k1 - k0, alpha, transA ? a + k0 * lda : a + k0, lda,
+                          transB ? b + k0 : b + k0 * ldb, ldb, 0, partial + part * m * n, n)
+                }
+            }
+            Parallel.forEachRange(m, minPerWorker: 16) { r in
+                for i in r {
+                    let row = c + i * ldc
+                    if beta == 0 { row.initialize(repeating: 0, count: n) } else if beta != 1 { Vec.scale(row, beta, n) }
+                    for part in 0..<parts { Vec.add(partial + part * m * n + i * n, row, n) }
+                }
+            }
+            return
+        }
+        if m >= n {
+            // Slices of 16 rows keep the kernel's row tiles whole.
+            let units = (m + 15) / 16
+            Parallel.forEachRange(units, minPerWorker: max(1, units / parts)) { r in
+                let lo = r.lowerBound * 16, hi = min(m, r.upperBound * 16)
+                guard lo < hi else { return }
+                sgemm(transA, transB, hi - lo, n, k, alpha, transA ? a + lo : a + lo * lda, lda, b, ldb, beta,
+                      c + lo * ldc, ldc)
+            }
+        } else {
+            let units = (n + 15) / 16
+            Parallel.forEachRange(units, minPerWorker: max(1, units / parts)) { r in
+                let lo = r.lowerBound * 16, hi = min(n, r.upperBound * 16)
+                guard lo < hi else { return }
+                sgemm(transA, transB, m, hi - lo, k, alpha, a, lda, transB ? b + lo * ldb : b + lo, ldb, beta,
+                      c + lo, ldc)
+            }
+        }
+    }
+
+    @inline(__always)
+    private static func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                              _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                              _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
     }
 
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    /// Worker threads for products and kernels (OpenBLAS's own stay at one).
+    public static func setThreads(_ n: Int) {
+        _ = singleThreaded
+        Parallel.workers = max(1, n)
+    }
+    public static var threads: Int { Parallel.workers }
     /// e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Zen MAX_THREADS=64" — recorded with every run.
     public static var config: String { String(cString: openblas_get_config()) }
     public static var coreName: String { String(cString: openblas_get_corename()) }

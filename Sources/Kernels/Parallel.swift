@@ -7,6 +7,20 @@ import Synchronization
 public enum Parallel {
     nonisolated(unsafe) public static var workers: Int = 2
 
+    /// True while some thread is inside a parallel job: a call made then would run its parts
+    /// one after another, so callers with a cheaper serial path (one matrix product instead
+    /// of several slices of it) take that path instead.
+    public static var isBusy: Bool { WorkerPool.activeJobs.load(ordering: .relaxed) > 0 }
+
+    /// Runs body(i) for i in 0..<count, each item claimed by whichever worker is free next:
+    /// for items of unequal cost (attention blocks). Items must not depend on each other.
+    public static func forEachItem(_ count: Int, _ body: (Int) -> Void) {
+        if workers <= 1 || count <= 1 || count >= 0xFFFF { for i in 0..<count { body(i) }; return }
+        withoutActuallyEscaping(body) { body in
+            WorkerPool.shared(for: workers).run(parts: count, body)
+        }
+    }
+
     @inline(__always)
     public static func forEachRange(_ count: Int, minPerWorker: Int = 1, _ body: (Range<Int>) -> Void) {
         let w = max(1, min(workers, count / max(1, minPerWorker)))
@@ -35,6 +49,8 @@ final class WorkerPool: @unchecked Sendable {
     private let lock = NSCondition()
     private var sleeping = 0
     private let submit = NSLock()   // one job at a time
+    /// Jobs running in any pool (see `Parallel.isBusy`).
+    static let activeJobs = Atomic<Int>(0)
 
     nonisolated(unsafe) private static var pools: [Int: WorkerPool] = [:]
     private static let poolsLock = NSLock()
@@ -67,7 +83,8 @@ final class WorkerPool: @unchecked Sendable {
             for i in 0..<parts { body(i) }
             return
         }
-        defer { submit.unlock() }
+        WorkerPool.activeJobs.add(1, ordering: .relaxed)
+        defer { WorkerPool.activeJobs.subtract(1, ordering: .relaxed); submit.unlock() }
         job = body
         done.store(0, ordering: .relaxed)
         let gen = (state.load(ordering: .relaxed) >> 32) + 1

@@ -112,7 +112,7 @@ public final class Linear: @unchecked Sendable {
     }
 
     /// A copy of this matrix dequantised to fp32 (the "dequantise at load" strategy).
-    func materialized() -> Linear {
+    public func materialized() -> Linear {
         if type == .f32 { return self }
         let buf = OwnedBuffer(bytes: rows * cols * 4)
         dequantizeRows(0, rows, into: buf.pointer.assumingMemoryBound(to: Float.self))

@@ -88,6 +88,8 @@ struct BenchTrain: ParsableCommand {
     @OptionGroup var lora: LoRAOptions
     @Flag(name: .long) var gradientCheckpointing = false
     @Option(name: .long, help: "Also write the batches as JSON (for scripts/bench_torch_train.py).") var writeBatches: String?
+    @Flag(name: .long, help: "Also print where a step's time goes (frozen products, LoRA, attention, LM head, the rest).")
+    var profile = false
 
     func run() throws {
         configureThreads(options.threads ?? 2)
@@ -110,9 +112,13 @@ struct BenchTrain: ParsableCommand {
         let t = try Trainer(weights: lm.weights, train: seqs, config: c, outputDirectory: nil, baseModelName: lm.path)
         var times: [Double] = []
         var trained = 0
+        StepProfile.enabled = profile
+        StepProfile.reset()
         _ = try t.run(shouldStop: { false }, onStep: { m in
             if m.step > warmup { times.append(m.seconds); trained += m.trainedTokens }
+            if m.step == warmup { StepProfile.reset() }
         })
+        StepProfile.enabled = false
         let secs = times.reduce(0, +)
         let tokens = Double(batchSize * seqLen * steps)
         let flops = trainingFLOPs(lm.config, lora: c.lora, seqLen: seqLen,
@@ -123,9 +129,20 @@ struct BenchTrain: ParsableCommand {
             "batch_size": batchSize, "seq_len": seqLen, "threads": options.threads ?? 2, "rank": c.lora.rank,
             "gradient_checkpointing": gradientCheckpointing,
         ]
-        if options.json { writeJSON(result); return }
+        let phases = StepProfile.Phase.allCases.map { ($0, StepProfile.seconds[$0.rawValue] / Double(steps)) }
+        if options.json {
+            var r = result
+            if profile { r["profile_seconds_per_step"] = Dictionary(uniqueKeysWithValues: phases.map { ("\($0.0)", $0.1) }) }
+            writeJSON(r); return
+        }
         print(String(format: "b%d×%d: %.1f tok/s (%.1f trained tok/s) · %.2f GFLOP/token → %.0f GFLOP/s · peak RSS %.0f MB",
                      batchSize, seqLen, tokens / secs, Double(trained) / secs, flops / 1e9, flops * tokens / secs / 1e9, peakRSSMB()))
+        if profile {
+            let total = phases.reduce(0) { $0 + $1.1 }
+            for (p, s) in phases {
+                print(String(format: "  %6.2f s/step  %5.1f%%  ", s, 100 * s / max(total, 1e-12)) + p.label)
+            }
+        }
     }
 }
 

@@ -240,16 +240,18 @@ private enum Ref {
         Ops.attentionForward(q: q, k: k, v: v, out: &out, probs: &probs, tokens: T, shape: shape)
         var dq = [Float](repeating: .nan, count: T * shape.qWidth)
         var dk = [Float](repeating: .nan, count: T * shape.kvWidth), dv = dk
-        var scratch = [Float](repeating: .nan, count: T * T)
+        var scratch = [Float](repeating: .nan, count: shape.heads * T * T)
         Ops.attentionBackward(dout: dout, q: q, k: k, v: v, probs: probs, dq: &dq, dk: &dk, dv: &dv,
                               scratch: &scratch, tokens: T, shape: shape)
         return AttentionResult(out: out, dq: dq, dk: dk, dv: dv)
     }
 
-    @Test(arguments: [(2, 1), (4, 2), (2, 2)])
-    func attention(heads: Int, kvHeads: Int) {
+    /// T = 130 spans three blocks of `Ops.attentionBlock` (the last one partial), which run as
+    /// separate parallel items in both passes.
+    @Test(arguments: [(2, 1, 5), (4, 2, 5), (2, 2, 5), (2, 1, 130)])
+    func attention(heads: Int, kvHeads: Int, T: Int) {
         var data = TestData(4 + UInt64(heads * 10 + kvHeads))
-        let T = 5, hd = 4
+        let hd = T > Ops.attentionBlock ? 2 : 4
         let shape = AttentionShape(heads: heads, kvHeads: kvHeads, headDim: hd)
         let q = data.floats(T * shape.qWidth, scale: 2), k = data.floats(T * shape.kvWidth, scale: 2)
         let v = data.floats(T * shape.kvWidth), R = data.floats(T * shape.qWidth)
@@ -509,7 +511,7 @@ private enum Ref {
         var dx = dx2                                    // residual: x2 = x + o(...)
         var dAtt = zeros(T * att.qWidth)
         loraBack(3, dx2, a, &dAtt)
-        var dq = zeros(T * att.qWidth), dk = zeros(T * att.kvWidth), dv = zeros(T * att.kvWidth), s = zeros(T * T)
+        var dq = zeros(T * att.qWidth), dk = zeros(T * att.kvWidth), dv = zeros(T * att.kvWidth), s = zeros(att.heads * T * T)
         Ops.attentionBackward(dout: dAtt, q: q, k: k, v: v, probs: probs, dq: &dq, dk: &dk, dv: &dv, scratch: &s,
                               tokens: T, shape: att)
         Ops.ropeBackward(&dq, heads: att.heads, headDim: hd, table: table)

@@ -6,16 +6,18 @@ import Transformer
 struct FrozenLinear: FrozenMatrix {
     let linear: Linear
     let scratch: Scratch
+    /// Where `StepProfile` charges this matrix's products.
+    var phase: StepProfile.Phase = .frozen
     var rows: Int { linear.rows }
     var cols: Int { linear.cols }
 
     func forward(_ x: UnsafePointer<Float>, m: Int, _ y: UnsafeMutablePointer<Float>) {
         guard m > 0 else { return }
-        linear.forward(x, m: m, y, scratch: scratch)
+        StepProfile.measure(phase) { linear.forward(x, m: m, y, scratch: scratch) }
     }
 
     func backwardInput(_ dy: UnsafePointer<Float>, m: Int, _ dx: UnsafeMutablePointer<Float>) {
         guard m > 0 else { return }
-        linear.backwardInput(dy, m: m, dx, scratch: scratch)
+        StepProfile.measure(phase) { linear.backwardInput(dy, m: m, dx, scratch: scratch) }
     }
 }

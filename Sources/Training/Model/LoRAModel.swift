@@ -75,6 +75,10 @@ final class LoRAModel {
 
     /// Rows of the LM head per cross-entropy chunk (bounds the logits buffer to chunk × vocab).
     var lossChunk = 128
+    /// The LM head in fp32 (SmolLM2: 49152 × 576, 113 MB): every chunk of every micro-batch
+    /// multiplies by all of it twice, so dequantising it once beats dequantising it per chunk.
+    /// The 30 layers' projections stay quantised (each is dequantised once per product).
+    private let lmHead: Linear
 
     init(weights: ModelWeights, adapter: LoRAAdapter, gradientCheckpointing: Bool = false) throws {
         try adapter.validate(for: weights.config)
@@ -97,6 +101,7 @@ final class LoRAModel {
         slot = sl
         shapes = shp
         invFreq = RoPE(config: config, freqFactors: weights.ropeFreqFactors).invFreq
+        lmHead = weights.lmHead.materialized()
     }
 
     /// The current parameters as an adapter.
@@ -166,13 +171,17 @@ final class LoRAModel {
         weights.finalNorm.withUnsafeBufferPointer { w in
             Ops.rmsNormForward(fin, w.baseAddress!, eps: Float(c.rmsNormEps), hf, invRMS: inv, tokens: m, dim: d)
         }
-        let head = FrozenLinear(linear: weights.lmHead, scratch: scratch)
+        let head = FrozenLinear(linear: lmHead, scratch: scratch, phase: .head)
         guard training else {
-            return try Ops.crossEntropy(h: hf, tokens: m, dim: d, head: head, targets: targets, chunk: lossChunk, dh: nil)
+            return try StepProfile.measure(.head) {
+                try Ops.crossEntropy(h: hf, tokens: m, dim: d, head: head, targets: targets, chunk: lossChunk, dh: nil)
+            }
         }
         let dhf = dh.zeroed(m * d)
-        let result = try Ops.crossEntropy(h: hf, tokens: m, dim: d, head: head, targets: targets, chunk: lossChunk,
-                                          gradScale: gradScale, dh: dhf)
+        let result = try StepProfile.measure(.head) {
+            try Ops.crossEntropy(h: hf, tokens: m, dim: d, head: head, targets: targets, chunk: lossChunk,
+                                 gradScale: gradScale, dh: dhf)
+        }
         let dx = self.dx.zeroed(m * d)
         weights.finalNorm.withUnsafeBufferPointer { w in
             Ops.rmsNormBackward(dhf, fin, w.baseAddress!, invRMS: inv, dx: dx, tokens: m, dim: d)
@@ -216,10 +225,12 @@ final class LoRAModel {
         Ops.ropeForward(q, heads: c.numHeads, headDim: c.headDim, table: rope)
         Ops.ropeForward(k, heads: c.numKVHeads, headDim: c.headDim, table: rope)
         let att = a.att.get(m * qw)
-        for s in segments {
-            let T = s.count
-            Ops.attentionForward(q: q + s.lowerBound * qw, k: k + s.lowerBound * kvw, v: v + s.lowerBound * kvw,
-                                 out: att + s.lowerBound * qw, probs: probs.get(c.numHeads * T * T), tokens: T, shape: shape)
+        StepProfile.measure(.attention) {
+            for s in segments {
+                let T = s.count
+                Ops.attentionForward(q: q + s.lowerBound * qw, k: k + s.lowerBound * kvw, v: v + s.lowerBound * kvw,
+                                     out: att + s.lowerBound * qw, probs: probs.get(c.numHeads * T * T), tokens: T, shape: shape)
+            }
         }
         let o = tmp.get(m * d)
         project(.o, li, L.o, att, m, o, a, training, &rng)
@@ -253,9 +264,7 @@ final class LoRAModel {
 
         // MLP: x_out = x_mid + down(silu(gate(n)) ⊙ up(n)), n = norm(x_mid).
         let xMid = a.xMid.pointer, g = a.g.pointer, u = a.u.pointer
-        L.mlpNorm.withUnsafeBufferPointer { w in
-            for t in 0..<m { _ = Vec.rmsNorm(xMid + t * d, w.baseAddress!, eps, h + t * d, d) }
-        }
+        L.mlpNorm.withUnsafeBufferPointer { w in normRows(xMid, w.baseAddress!, eps, h, m, d) }
         let act = self.act.get(m * ff)
         swiglu(g, u, act, m * ff)
         let dact = dg.zeroed(m * ff)
@@ -271,23 +280,23 @@ final class LoRAModel {
 
         // Attention: x_mid = x_in + o(attn(rope(q(n)), rope(k(n)), v(n))), n = norm(x_in).
         let xIn = a.xIn.pointer
-        L.attnNorm.withUnsafeBufferPointer { w in
-            for t in 0..<m { _ = Vec.rmsNorm(xIn + t * d, w.baseAddress!, eps, h + t * d, d) }
-        }
+        L.attnNorm.withUnsafeBufferPointer { w in normRows(xIn, w.baseAddress!, eps, h, m, d) }
         let datt = self.datt.zeroed(m * qw)
         projectBackward(.o, li, L.o, dy: dx, x: a.att.pointer, m, dx: datt, a)
         let dq = self.dq.get(m * qw), dk = self.dk.get(m * kvw), dv = self.dv.get(m * kvw)
         let q = a.q.pointer, k = a.k.pointer, v = a.v.pointer
-        for s in segments {
-            let T = s.count, r0 = s.lowerBound
-            let p = probs.get(c.numHeads * T * T)
-            // Recompute P (keeping nh·T² probabilities per layer would dominate memory).
-            let scratchOut = tmp.get(T * qw)
-            Ops.attentionForward(q: q + r0 * qw, k: k + r0 * kvw, v: v + r0 * kvw, out: scratchOut, probs: p,
-                                 tokens: T, shape: shape)
-            Ops.attentionBackward(dout: datt + r0 * qw, q: q + r0 * qw, k: k + r0 * kvw, v: v + r0 * kvw, probs: p,
-                                  dq: dq + r0 * qw, dk: dk + r0 * kvw, dv: dv + r0 * kvw, scratch: ds.get(T * T),
-                                  tokens: T, shape: shape)
+        StepProfile.measure(.attention) {
+            for s in segments {
+                let T = s.count, r0 = s.lowerBound
+                let p = probs.get(c.numHeads * T * T)
+                // Recompute P (keeping nh·T² probabilities per layer would dominate memory).
+                let scratchOut = tmp.get(T * qw)
+                Ops.attentionForward(q: q + r0 * qw, k: k + r0 * kvw, v: v + r0 * kvw, out: scratchOut, probs: p,
+                                     tokens: T, shape: shape)
+                Ops.attentionBackward(dout: datt + r0 * qw, q: q + r0 * qw, k: k + r0 * kvw, v: v + r0 * kvw, probs: p,
+                                      dq: dq + r0 * qw, dk: dk + r0 * kvw, dv: dv + r0 * kvw, scratch: ds.get(c.numHeads * T * T),
+                                      tokens: T, shape: shape)
+            }
         }
         Ops.ropeBackward(dq, heads: c.numHeads, headDim: c.headDim, table: rope)
         Ops.ropeBackward(dk, heads: c.numKVHeads, headDim: c.headDim, table: rope)
@@ -311,8 +320,10 @@ final class LoRAModel {
         var s = shapes[i]
         if !training { s = LoRAShape(inFeatures: s.inFeatures, outFeatures: s.outFeatures, rank: s.rank, scaling: s.scaling, dropout: 0) }
         params[2 * i].withUnsafeBufferPointer { pa in params[2 * i + 1].withUnsafeBufferPointer { pb in
-            Ops.loraLinearForward(x, m: m, w: frozen, a: pa.baseAddress!, b: pb.baseAddress!, shape: s, rng: &rng,
-                                  y, cache: &a.lora[t.index])
+            StepProfile.measure(.lora) {
+                Ops.loraLinearForward(x, m: m, w: frozen, a: pa.baseAddress!, b: pb.baseAddress!, shape: s, rng: &rng,
+                                      y, cache: &a.lora[t.index])
+            }
         } }
     }
 
@@ -324,10 +335,20 @@ final class LoRAModel {
         let s = shapes[i]
         params[2 * i].withUnsafeBufferPointer { pa in params[2 * i + 1].withUnsafeBufferPointer { pb in
             grads[2 * i].withUnsafeMutableBufferPointer { ga in grads[2 * i + 1].withUnsafeMutableBufferPointer { gb in
-                Ops.loraLinearBackward(dy, x: x, m: m, w: frozen, a: pa.baseAddress!, b: pb.baseAddress!, shape: s,
-                                       cache: a.lora[t.index], dx: dx, da: ga.baseAddress!, db: gb.baseAddress!)
+                StepProfile.measure(.lora) {
+                    Ops.loraLinearBackward(dy, x: x, m: m, w: frozen, a: pa.baseAddress!, b: pb.baseAddress!, shape: s,
+                                           cache: a.lora[t.index], dx: dx, da: ga.baseAddress!, db: gb.baseAddress!)
+                }
             } }
         } }
+    }
+
+    /// The backward's recomputation of a norm's output (its 1/rms is cached, the output is not).
+    private func normRows(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ eps: Float,
+                          _ out: UnsafeMutablePointer<Float>, _ m: Int, _ d: Int) {
+        Parallel.forEachRange(m, minPerWorker: 16) { r in
+            for t in r { Vec.rmsNorm(x + t * d, w, eps, out + t * d, d) }
+        }
     }
 
     private func swiglu(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {

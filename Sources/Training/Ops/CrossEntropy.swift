@@ -52,12 +52,16 @@ extension Ops {
             Parallel.forEachRange(n, minPerWorker: 4) { range in
                 for i in range {
                     let l = logits + i * V, y = targets[rows[start + i]]
-                    var mx = -Float.infinity
-                    for j in 0..<V where l[j] > mx { mx = l[j] }
+                    let mx = Vec.max(l, V)
                     let ly = l[y]
-                    // Exponentials in place (each computed once), summed in Double.
+                    // Exponentials in place (each computed once); 4096-wide partial sums in Double.
                     var s: Double = 0
-                    for j in 0..<V { let e = expf(l[j] - mx); l[j] = e; s += Double(e) }
+                    var j = 0
+                    while j < V {
+                        let n = min(4096, V - j)
+                        s += Double(Vec.expShifted(l + j, mx, l + j, n))
+                        j += n
+                    }
                     rowLoss[i] = (Double(mx) + Foundation.log(s)) - Double(ly)
                     if wantGrad {
                         Vec.scale(l, gradScale / Float(s), V)

@@ -6,10 +6,7 @@ extension Ops {
     /// so the caller keeps g and u (the gate and up projections).
     static func swigluForward(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>,
                               _ out: UnsafeMutablePointer<Float>, count n: Int) {
-        for i in 0..<n {
-            let x = g[i]
-            out[i] = x / (1 + expf(-x)) * u[i]
-        }
+        Vec.siluMul(g, u, out, n)
     }
 
     /// dg = dout ⊙ u ⊙ σ(g)(1 + g(1 − σ(g))),  du = dout ⊙ silu(g)  (overwrites: they feed the
@@ -17,13 +14,22 @@ extension Ops {
     /// g and du may alias u.
     static func swigluBackward(_ dout: UnsafePointer<Float>, _ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>,
                                dg: UnsafeMutablePointer<Float>, du: UnsafeMutablePointer<Float>, count n: Int) {
-        Parallel.forEachRange(n, minPerWorker: 8192) { r in
-            for i in r {
-                let x = g[i], up = u[i], d = dout[i]
-                let s = 1 / (1 + expf(-x))
-                du[i] = d * x * s
-                dg[i] = d * up * s * (1 + x * (1 - s))
+        // Ranges cut at multiples of 16 so every element takes the vector path.
+        let blocks = n / 16
+        Parallel.forEachRange(blocks, minPerWorker: 512) { r in
+            for b in r {
+                let i = b * 16
+                let x = Vec.load(g + i), up = Vec.load(u + i), d = Vec.load(dout + i)
+                let s = Vec.sigmoid(x)
+                Vec.store(d * x * s, du + i)
+                Vec.store(d * up * s * (1 + x * (1 - s)), dg + i)
             }
+        }
+        for i in (blocks * 16)..<n {
+            let x = g[i], up = u[i], d = dout[i]
+            let s = Vec.sigmoid(Vec.V(repeating: x))[0]
+            du[i] = d * x * s
+            dg[i] = d * up * s * (1 + x * (1 - s))
         }
     }
 }

@@ -125,6 +125,10 @@ public final class Trainer {
 
     /// One optimiser step over `batchSize × gradAccum` sequences.
     func trainStep() throws -> StepMetrics {
+        try StepProfile.measure(.other) { try timedStep() }
+    }
+
+    private func timedStep() throws -> StepMetrics {
         let start = Date()
         var micro: [[TrainSequence]] = []
         for _ in 0..<config.gradAccum { micro.append((0..<config.batchSize).map { _ in nextSequence() }) }
