@@ -18,8 +18,8 @@ public enum BLAS {
 
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, all row-major.
     /// op(A) is m×k (A stored k×m when transA), op(B) is k×n (B stored n×k when transB).
-    /// Large products are split over the worker pool by rows of C (or by columns when C is
-    /// wider than tall); every element is still computed by the same single-threaded kernel
+    /// Large products are split over the worker pool by rows of C (by columns only when C is
+    /// more than 4× wider than tall: contiguous rows stream better); every element is still computed by the same single-threaded kernel
     /// over the same k order, so the split does not change results. Inside a parallel job the
     /// product runs whole on the calling worker.
     public static func gemm(
@@ -57,7 +57,7 @@ public enum BLAS {
             }
             return
         }
-        if m >= n {
+        if 4 * m >= n {
             // Slices of 16 rows keep the kernel's row tiles whole.
             let units = (m + 15) / 16
             Parallel.forEachRange(units, minPerWorker: max(1, units / parts)) { r in

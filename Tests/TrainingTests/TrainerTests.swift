@@ -94,8 +94,8 @@ private func meanLoss(_ m: LoRAModel, _ batch: [TrainSequence]) throws -> Double
         print("\(name): worst relative error of the 7 directional derivatives \(worst)")
     }
 
-    /// Recomputing each layer in the backward gives bit-identical gradients; with dropout the
-    /// recomputed layer must draw the same masks as the first pass.
+    /// Recomputing each layer (or only the attention probabilities) in the backward gives
+    /// bit-identical gradients; with dropout the recomputed layer must draw the same masks.
     @Test(arguments: [("tiny-qwen2", 0.0), ("tiny-llama3", 0.1)])
     func gradientCheckpointingGivesTheSameGradients(model: String, dropout: Double) throws {
         let lm = try TinyModels.load(model)
@@ -103,14 +103,18 @@ private func meanLoss(_ m: LoRAModel, _ batch: [TrainSequence]) throws -> Double
         adapter.config.dropout = dropout
         let batch = TinyModels.sequences(2, lengths: 20...30, vocab: lm.config.vocabSize, seed: 5)
         var results: [[[Float]]] = []
-        for ckpt in [false, true] {
+        // Kept attention probabilities, recomputed ones (cache budget 0), whole-layer recompute.
+        for (ckpt, cacheBytes) in [(false, 1 << 30), (false, 0), (true, 1 << 30)] {
             let m = try LoRAModel(weights: lm.weights, adapter: adapter, gradientCheckpointing: ckpt)
+            m.attentionCacheBytes = cacheBytes
             var rng = SeededRNG(seed: 3)
             m.zeroGrads()
             _ = try m.run(batch, gradScale: 0.01, dropoutRNG: &rng)
             results.append(m.grads)
         }
+        #expect(results[0].contains { $0.contains { $0 != 0 } })
         #expect(results[0] == results[1])
+        #expect(results[0] == results[2])
     }
 
     /// Two examples packed into one sequence (block-diagonal attention, restarted positions)

@@ -38,6 +38,9 @@ final class LayerActivations {
     let q = FloatBuffer(), k = FloatBuffer(), v = FloatBuffer(), att = FloatBuffer()
     let g = FloatBuffer(), u = FloatBuffer()
     let inv1 = FloatBuffer(), inv2 = FloatBuffer()
+    /// The attention probabilities of every segment, when the step keeps them (see
+    /// `LoRAModel.attentionCacheBytes`); otherwise the backward recomputes them.
+    let probs = FloatBuffer()
     var lora: [LoRACache] = Array(repeating: LoRACache(), count: LoRATarget.allCases.count)
     /// Dropout RNG state at the start of the layer (gradient checkpointing replays it).
     var rng = SeededRNG(seed: 0)
@@ -75,6 +78,11 @@ final class LoRAModel {
 
     /// Rows of the LM head per cross-entropy chunk (bounds the logits buffer to chunk × vocab).
     var lossChunk = 128
+    /// Keep each layer's attention probabilities from the forward for the backward when all
+    /// layers' together take at most this many bytes (b4×256 on SmolLM2: 283 MB; b1×1024:
+    /// 1.1 GB); beyond it (long sequences) they are recomputed, as with gradient checkpointing.
+    /// Keeping them saves a quarter of the attention products.
+    var attentionCacheBytes = 1_200_000_000
     /// The LM head in fp32 (SmolLM2: 49152 × 576, 113 MB): every chunk of every micro-batch
     /// multiplies by all of it twice, so dequantising it once beats dequantising it per chunk.
     /// The 30 layers' projections stay quantised (each is dequantised once per product).
@@ -143,6 +151,11 @@ final class LoRAModel {
             }
             off += s.ids.count
         }
+        // Where each segment's nh × T × T probabilities start in a layer's cache.
+        var probOffsets: [Int] = [], probTotal = 0
+        for r in segments { probOffsets.append(probTotal); probTotal += c.numHeads * r.count * r.count }
+        let keepProbs = backward && !gradientCheckpointing && c.numLayers * probTotal * 4 <= attentionCacheBytes
+        let attn = AttentionPlan(segments: segments, probOffsets: probOffsets, probTotal: probTotal, keepProbs: keepProbs)
         let targets = batch.flatMap(\.targets)
         let rope = RoPETable(invFreq: invFreq, positions: positions)
         let training = backward
@@ -161,7 +174,7 @@ final class LoRAModel {
                 layerActs[li].xIn.get(m * d).update(from: x, count: m * d)
                 layerActs[li].rng = rng
             }
-            layerForward(li, x, m: m, segments: segments, rope: rope, acts: a, training: training, rng: &rng)
+            layerForward(li, x, m: m, attn: attn, rope: rope, acts: a, training: training, rng: &rng)
         }
 
         // Final norm and the loss through the LM head (only trained rows reach the head).
@@ -193,11 +206,11 @@ final class LoRAModel {
                 let xr = self.x.get(m * d)   // the forward's residual buffer is free now
                 xr.update(from: layerActs[li].xIn.pointer, count: m * d)
                 var r = layerActs[li].rng
-                layerForward(li, xr, m: m, segments: segments, rope: rope, acts: a, training: true, rng: &r)
+                layerForward(li, xr, m: m, attn: attn, rope: rope, acts: a, training: true, rng: &r)
             } else {
                 a = layerActs[li]
             }
-            layerBackward(li, dx, m: m, segments: segments, rope: rope, acts: a)
+            layerBackward(li, dx, m: m, attn: attn, rope: rope, acts: a)
         }
         return result
     }
@@ -205,7 +218,7 @@ final class LoRAModel {
     // MARK: one decoder layer
 
     /// x ← x + attn(norm(x)); x ← x + mlp(norm(x)), saving what the backward needs in `acts`.
-    private func layerForward(_ li: Int, _ x: UnsafeMutablePointer<Float>, m: Int, segments: [Range<Int>],
+    private func layerForward(_ li: Int, _ x: UnsafeMutablePointer<Float>, m: Int, attn: AttentionPlan,
                               rope: RoPETable, acts a: LayerActivations, training: Bool, rng: inout SeededRNG) {
         let c = config, L = weights.layers[li]
         let d = c.hiddenSize, qw = c.numHeads * c.headDim, kvw = c.numKVHeads * c.headDim, ff = c.intermediateSize
@@ -226,10 +239,12 @@ final class LoRAModel {
         Ops.ropeForward(k, heads: c.numKVHeads, headDim: c.headDim, table: rope)
         let att = a.att.get(m * qw)
         StepProfile.measure(.attention) {
-            for s in segments {
+            let kept = attn.keepProbs ? a.probs.get(attn.probTotal) : nil
+            for (i, s) in attn.segments.enumerated() {
                 let T = s.count
+                let p = kept.map { $0 + attn.probOffsets[i] } ?? probs.get(c.numHeads * T * T)
                 Ops.attentionForward(q: q + s.lowerBound * qw, k: k + s.lowerBound * kvw, v: v + s.lowerBound * kvw,
-                                     out: att + s.lowerBound * qw, probs: probs.get(c.numHeads * T * T), tokens: T, shape: shape)
+                                     out: att + s.lowerBound * qw, probs: p, tokens: T, shape: shape)
             }
         }
         let o = tmp.get(m * d)
@@ -254,7 +269,7 @@ final class LoRAModel {
 
     /// dx (the residual stream's gradient after the layer) becomes the gradient before it;
     /// the layer's LoRA gradients are accumulated.
-    private func layerBackward(_ li: Int, _ dx: UnsafeMutablePointer<Float>, m: Int, segments: [Range<Int>],
+    private func layerBackward(_ li: Int, _ dx: UnsafeMutablePointer<Float>, m: Int, attn: AttentionPlan,
                                rope: RoPETable, acts a: LayerActivations) {
         let c = config, L = weights.layers[li]
         let d = c.hiddenSize, qw = c.numHeads * c.headDim, kvw = c.numKVHeads * c.headDim, ff = c.intermediateSize
@@ -286,13 +301,17 @@ final class LoRAModel {
         let dq = self.dq.get(m * qw), dk = self.dk.get(m * kvw), dv = self.dv.get(m * kvw)
         let q = a.q.pointer, k = a.k.pointer, v = a.v.pointer
         StepProfile.measure(.attention) {
-            for s in segments {
+            for (i, s) in attn.segments.enumerated() {
                 let T = s.count, r0 = s.lowerBound
-                let p = probs.get(c.numHeads * T * T)
-                // Recompute P (keeping nh·T² probabilities per layer would dominate memory).
-                let scratchOut = tmp.get(T * qw)
-                Ops.attentionForward(q: q + r0 * qw, k: k + r0 * kvw, v: v + r0 * kvw, out: scratchOut, probs: p,
-                                     tokens: T, shape: shape)
+                let p: UnsafeMutablePointer<Float>
+                if attn.keepProbs {
+                    p = a.probs.pointer + attn.probOffsets[i]
+                } else {
+                    // Recompute P (too large to keep for every layer at this length).
+                    p = probs.get(c.numHeads * T * T)
+                    Ops.attentionForward(q: q + r0 * qw, k: k + r0 * kvw, v: v + r0 * kvw, out: tmp.get(T * qw), probs: p,
+                                         tokens: T, shape: shape)
+                }
                 Ops.attentionBackward(dout: datt + r0 * qw, q: q + r0 * qw, k: k + r0 * kvw, v: v + r0 * kvw, probs: p,
                                       dq: dq + r0 * qw, dk: dk + r0 * kvw, dv: dv + r0 * kvw, scratch: ds.get(c.numHeads * T * T),
                                       tokens: T, shape: shape)
@@ -356,6 +375,15 @@ final class LoRAModel {
             Ops.swigluForward(g + r.lowerBound, u + r.lowerBound, out + r.lowerBound, count: r.count)
         }
     }
+}
+
+/// A micro-batch's attention segments and where their probabilities live.
+struct AttentionPlan {
+    let segments: [Range<Int>]
+    let probOffsets: [Int]
+    /// Floats of one layer's kept probabilities (all segments).
+    let probTotal: Int
+    let keepProbs: Bool
 }
 
 extension LoRATarget {
