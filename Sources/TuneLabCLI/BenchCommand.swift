@@ -121,8 +121,10 @@ struct BenchTrain: ParsableCommand {
         StepProfile.enabled = false
         let secs = times.reduce(0, +)
         let tokens = Double(batchSize * seqLen * steps)
-        let flops = trainingFLOPs(lm.config, lora: c.lora, seqLen: seqLen,
-                                  trainedFraction: Double(trained) / tokens, recompute: gradientCheckpointing)
+        let keeps = trainingKeepsAttentionProbabilities(lm.config, sequenceLengths: Array(repeating: seqLen, count: batchSize),
+                                                        gradientCheckpointing: gradientCheckpointing)
+        let flops = trainingFLOPs(lm.config, lora: c.lora, seqLen: seqLen, trainedFraction: Double(trained) / tokens,
+                                  recompute: gradientCheckpointing, keepsProbabilities: keeps)
         let result: [String: Any] = [
             "tokens_per_s": tokens / secs, "trained_tokens_per_s": Double(trained) / secs, "peak_rss_mb": peakRSSMB(),
             "gflop_per_token": flops / 1e9, "gflop_s": flops * tokens / secs / 1e9, "step_seconds": times,
@@ -159,19 +161,26 @@ func benchSequences(_ lm: LanguageModel, data: String, template: String, count: 
         let e = prepared.train[i % prepared.train.count]
         ids += e.ids; labels += [-100] + e.targets.dropLast()
         while ids.count >= length && out.count < count {
-            out.append(TrainSequence(ids: Array(ids[..<length]), labels: Array(labels[..<length])))
+            let piece = TrainSequence(ids: Array(ids[..<length]), labels: Array(labels[..<length]))
+            // A piece cut from the middle of a long prompt has nothing to train on: skip it.
+            if piece.trainedTokens > 0 { out.append(piece) }
             ids.removeFirst(length); labels.removeFirst(length)
         }
         i += 1
+        if i > 20 * prepared.train.count + count {
+            throw UserError("\(data): no \(length)-token piece of the formatted rows has a trained token; use a longer --seq-len")
+        }
     }
     return out
 }
 
 /// Matrix-product FLOPs per input token of one LoRA training step as TuneLab computes it:
 /// frozen projections forward and input-gradient (no weight gradient), LoRA forward and its
-/// three backward products, attention (full T×T scores, recomputed once in the backward),
-/// and the LM head on trained positions only (forward + input gradient).
-func trainingFLOPs(_ c: ModelConfig, lora: LoRAConfig, seqLen T: Int, trainedFraction: Double, recompute: Bool) -> Double {
+/// three backward products, causal attention over 64-row blocks (QKᵀ and PV up to each block's
+/// last key; P recomputed in the backward only when it is not kept), and the LM head on trained
+/// positions only (forward + input gradient). `recompute` is gradient checkpointing.
+func trainingFLOPs(_ c: ModelConfig, lora: LoRAConfig, seqLen T: Int, trainedFraction: Double, recompute: Bool,
+                   keepsProbabilities: Bool) -> Double {
     let d = Double(c.hiddenSize), qw = Double(c.numHeads * c.headDim), kvw = Double(c.numKVHeads * c.headDim)
     let ff = Double(c.intermediateSize), r = Double(lora.rank)
     let shapes: [(LoRATarget, Double, Double)] = [(.q, d, qw), (.k, d, kvw), (.v, d, kvw), (.o, qw, d),
@@ -182,8 +191,9 @@ func trainingFLOPs(_ c: ModelConfig, lora: LoRAConfig, seqLen T: Int, trainedFra
         perLayer += fwd * (recompute ? 3 : 2)
         if lora.targets.contains(t) { perLayer += 2 * r * (i + o) * (recompute ? 4 : 3) + 2 * r * (i + o) }
     }
-    let attnFwd = 4 * Double(T) * Double(c.headDim) * Double(c.numHeads)   // QKᵀ and PV per query row
-    perLayer += attnFwd * (recompute ? 2 : 1) + attnFwd /* recompute of P */ + 2 * attnFwd   // 4 products in the backward
+    // QKᵀ and PV per query row over the keys it (block-wise) sees; the backward has 4 products.
+    let attnFwd = 4 * attentionKeysPerQuery(sequenceLength: T) * Double(c.headDim) * Double(c.numHeads)
+    perLayer += attnFwd * (recompute ? 2 : 1) + (keepsProbabilities ? 0 : attnFwd) + 2 * attnFwd
     let head = 2 * d * Double(c.vocabSize) * 2 * trainedFraction
     return perLayer * Double(c.numLayers) + head
 }

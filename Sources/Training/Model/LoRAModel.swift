@@ -82,7 +82,13 @@ final class LoRAModel {
     /// layers' together take at most this many bytes (b4×256 on SmolLM2: 283 MB; b1×1024:
     /// 1.1 GB); beyond it (long sequences) they are recomputed, as with gradient checkpointing.
     /// Keeping them saves a quarter of the attention products.
-    var attentionCacheBytes = 1_200_000_000
+    var attentionCacheBytes = LoRAModel.defaultAttentionCacheBytes
+    static let defaultAttentionCacheBytes = 1_200_000_000
+
+    /// Bytes of attention probabilities one layer keeps for these segment lengths.
+    static func probabilityBytes(_ config: ModelConfig, segmentLengths: [Int]) -> Int {
+        segmentLengths.reduce(0) { $0 + config.numHeads * $1 * $1 } * 4
+    }
     /// The LM head in fp32 (SmolLM2: 49152 × 576, 113 MB): every chunk of every micro-batch
     /// multiplies by all of it twice, so dequantising it once beats dequantising it per chunk.
     /// The 30 layers' projections stay quantised (each is dequantised once per product).
@@ -375,6 +381,23 @@ final class LoRAModel {
             Ops.swigluForward(g + r.lowerBound, u + r.lowerBound, out + r.lowerBound, count: r.count)
         }
     }
+}
+
+/// Whether a training micro-batch of sequences with these lengths keeps its attention
+/// probabilities from the forward (otherwise the backward recomputes them), with the default budget.
+public func trainingKeepsAttentionProbabilities(_ config: ModelConfig, sequenceLengths: [Int],
+                                                gradientCheckpointing: Bool) -> Bool {
+    !gradientCheckpointing && config.numLayers * LoRAModel.probabilityBytes(config, segmentLengths: sequenceLengths)
+        <= LoRAModel.defaultAttentionCacheBytes
+}
+
+/// Keys a query row attends to on average, as the causal blocked attention computes them
+/// (each 64-row query block sees every key up to its own last row): T/2 + 32 for whole blocks.
+public func attentionKeysPerQuery(sequenceLength T: Int) -> Double {
+    let B = Ops.attentionBlock
+    var keys = 0, i0 = 0
+    while i0 < T { let m = min(B, T - i0); keys += m * (i0 + m); i0 += m }
+    return T > 0 ? Double(keys) / Double(T) : 0
 }
 
 /// A micro-batch's attention segments and where their probabilities live.
