@@ -75,6 +75,7 @@ public enum CellSchema {
 
     static let infer: [ParamSpec] = [
         .init("question", .string(""), "question, formatted with the session's template"),
+        .init("rows", .string("0"), "with no question or prompt: the validation rows to ask, \"N\" or a range \"A:B\" (e.g. \"0:16\")"),
         .init("prompt", .string(""), "raw prompt (overrides question)"),
         .init("adapter", .string("auto"), "auto (this session's adapter, if any) | none | an adapter folder"),
         .init("max_new_tokens", .int(256), "longest answer in tokens", min: 1),

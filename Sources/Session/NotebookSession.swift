@@ -241,36 +241,66 @@ public final class NotebookSession: CellExecutor {
 
     func infer(_ p: ResolvedParams, cellID: Int64) throws -> String {
         let (lm, adapterName) = try inferenceModel(p.string("adapter"))
-        var prompt = p.string("prompt")
-        if prompt.isEmpty {
+        var prompts: [String] = []
+        if !p.string("prompt").isEmpty {
+            prompts = [p.string("prompt")]
+        } else {
             let q = p.string("question")
             if let t = data?.template {
-                if !q.isEmpty { prompt = t.inferencePrompt(question: q) }
-                else if let row = data?.validationRows.first { prompt = try t.inferencePrompt(row) }
+                if !q.isEmpty { prompts = [t.inferencePrompt(question: q)] }
+                else if let data, !data.validationRows.isEmpty {
+                    let rows = try validationRowRange(p.string("rows"), count: data.validationRows.count)
+                    prompts = try rows.map { try t.inferencePrompt(data.validationRows[$0]) }
+                }
             } else if !q.isEmpty {
-                prompt = try lm.renderChat([ChatMessage(role: "user", content: q)])
+                prompts = [try lm.renderChat([ChatMessage(role: "user", content: q)])]
             }
         }
-        guard !prompt.isEmpty else {
+        guard !prompts.isEmpty else {
             throw SessionError("infer: give a question (or a prompt); with no format cell run there is no validation row to ask")
         }
-        let ids = lm.tokenizer.encode(prompt, addSpecialTokens: true)
         let sampling = SamplingParams(temperature: Float(p.double("temperature")), topK: p.int("top_k"),
                                       topP: Float(p.double("top_p")), repetitionPenalty: Float(p.double("repetition_penalty")),
                                       seed: UInt64(max(0, p.int("seed"))))
-        if !quiet { print(prompt, terminator: ""); fflush(stdout) }
-        let r = try lm.generate(promptIds: ids, maxNewTokens: p.int("max_new_tokens"), sampling: sampling, onText: { piece in
-            if !self.quiet { print(piece, terminator: ""); fflush(stdout) }
-            return !Interrupt.requested
-        })
-        if !quiet { print("") }
-        let eos = r.stop == .endOfTurn
         var settings = p.recorded
         settings["adapter"] = adapterName
-        try db.addGeneration(cellID: cellID, prompt: prompt, settings: settings, output: r.text, nTokens: r.ids.count,
-                             stoppedOnEOS: eos, tokensPerSecond: r.decodeTokensPerSecond)
-        let think = r.text.contains("</think>") ? ", </think> closed" : ""
-        return "\(r.ids.count) tokens (\(eos ? "stopped on EOS" : "no EOS: \(r.stop.rawValue)")\(think)), adapter \(adapterName), \(String(format: "%.1f", r.decodeTokensPerSecond)) tok/s"
+        var summaries: [String] = [], eosCount = 0, thinkCount = 0, tokens = 0, speed = 0.0
+        for prompt in prompts {
+            if Interrupt.requested { break }
+            let ids = lm.tokenizer.encode(prompt, addSpecialTokens: true)
+            if !quiet { print(prompt, terminator: ""); fflush(stdout) }
+            let r = try lm.generate(promptIds: ids, maxNewTokens: p.int("max_new_tokens"), sampling: sampling, onText: { piece in
+                if !self.quiet { print(piece, terminator: ""); fflush(stdout) }
+                return !Interrupt.requested
+            })
+            if !quiet { print("\n") }
+            let eos = r.stop == .endOfTurn, think = r.text.contains("</think>")
+            try db.addGeneration(cellID: cellID, prompt: prompt, settings: settings, output: r.text, nTokens: r.ids.count,
+                                 stoppedOnEOS: eos, tokensPerSecond: r.decodeTokensPerSecond)
+            eosCount += eos ? 1 : 0; thinkCount += think ? 1 : 0; tokens += r.ids.count; speed += r.decodeTokensPerSecond
+            summaries.append("\(r.ids.count) tokens (\(eos ? "stopped on EOS" : "no EOS: \(r.stop.rawValue)")\(think ? ", </think> closed" : ""))")
+        }
+        let n = summaries.count
+        let rate = String(format: "%.1f", speed / Double(max(n, 1)))
+        if n == 1 { return "\(summaries[0]), adapter \(adapterName), \(rate) tok/s" }
+        return "\(n) answers: \(eosCount) stopped on EOS, \(thinkCount) closed </think>, \(tokens / max(n, 1)) tokens on average; adapter \(adapterName), \(rate) tok/s"
+    }
+
+    /// "N" or "A:B" (end exclusive, clamped to the rows there are) → row indices.
+    private func validationRowRange(_ spec: String, count: Int) throws -> [Int] {
+        let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        func bad() -> SessionError {
+            SessionError("infer.rows: expected \"N\" or \"A:B\" with 0 ≤ A < B, got \"\(spec)\" (\(count) validation rows)")
+        }
+        if parts.count == 1 {
+            guard let i = Int(parts[0]), i >= 0 else { throw bad() }
+            guard i < count else { throw SessionError("infer.rows: row \(i) does not exist: the validation split has \(count) rows (0…\(count - 1))") }
+            return [i]
+        }
+        guard parts.count == 2, let a = Int(parts[0].isEmpty ? "0" : parts[0]), let b = Int(parts[1].isEmpty ? "\(count)" : parts[1]),
+              a >= 0, a < b else { throw bad() }
+        guard a < count else { throw SessionError("infer.rows: row \(a) does not exist: the validation split has \(count) rows (0…\(count - 1))") }
+        return Array(a..<min(b, count))
     }
 
     func eval(_ p: ResolvedParams, cellID: Int64) throws -> String {

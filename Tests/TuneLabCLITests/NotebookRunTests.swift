@@ -132,6 +132,7 @@ struct TinyNotebook {
         :cells
         :next
         :next
+        infer rows="0:2" max_new_tokens=3
         :set train.max_steps=2
         :run 4
         train max_steps=3 lr=2e-3 out="\(nb.dir)/typed"
@@ -144,8 +145,14 @@ struct TinyNotebook {
         #expect(r.status == 0, "\(r.err)")
         #expect(r.out.contains("Tiny notebook: 5 cells"))
         #expect(r.err.contains(":bogus"))
+        #expect(r.out.contains("2 answers: "), "\(r.out)")
         let db = try ExperimentDB(path: nb.db)
         let run = try #require(try db.run(1))
+        // One infer cell asked two validation rows: two generations, two different prompts.
+        let infers = run.cells.filter { $0.kind == "infer" }
+        let asked = try db.generations(cellID: infers[0].id)
+        #expect(asked.count == 2 && asked[0].prompt != asked[1].prompt)
+        #expect(infers[0].params["rows"] == "0:2")
         #expect(run.summary.kind == .repl)
         #expect(run.summary.status == .completed)
         let trains = run.cells.filter { $0.kind == "train" }
@@ -155,6 +162,12 @@ struct TinyNotebook {
         // A typed cell is recorded like a notebook cell; the :set override still applies to keys it does not set.
         #expect(trains[1].params["lr"] == "0.002")
         #expect(try db.metrics(cellID: trains[1].id, name: "loss").count == 3)
+
+        // A row the validation split does not have: the cell fails, saying which rows exist.
+        let bad = try tunelab(["open", nb.path, "--db", nb.dir + "/bad.sqlite"],
+                              stdin: ":next\n:next\ninfer rows=\"99\"\ninfer rows=\"2:1\"\n:quit\n")
+        #expect(bad.err.contains("infer.rows: row 99 does not exist: the validation split has"), "\(bad.err)")
+        #expect(bad.err.contains("infer.rows: expected \"N\" or \"A:B\""), "\(bad.err)")
     }
 
     @Test func replayIsBitIdenticalAndReportsAForcedDivergence() throws {
