@@ -1,5 +1,6 @@
 import Testing
 @testable import REPL
+import Notebook
 
 @Test func completesCommandsAndKinds() {
     #expect(Completion.candidates(for: ":n") == [":next"])
@@ -16,7 +17,8 @@ import Testing
     #expect(Completion.candidates(for: "train lr=1e-4 l") == ["lora_alpha=", "lora_dropout="])  // lr already given
     #expect(Completion.candidates(for: "train scheduler=co") == ["scheduler=constant", "scheduler=constant_with_warmup", "scheduler=cosine"])
     #expect(Completion.candidates(for: "format packing=") == ["packing=false", "packing=true"])
-    #expect(Completion.candidates(for: "infer ").count == 9)
+    #expect(Completion.candidates(for: "infer ").count == CellSchema.params(for: .infer).count)
+    #expect(Completion.candidates(for: "infer r").sorted() == ["repetition_penalty=", "rows="])
     #expect(Completion.candidates(for: ":set tr") == ["train."])
     #expect(Completion.candidates(for: ":set train.lr") == ["train.lr="])
     #expect(Completion.candidates(for: ":set train.lo") == ["train.lora_alpha=", "train.lora_dropout="])
