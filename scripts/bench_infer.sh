@@ -2,15 +2,8 @@
 # Inference benchmark: TuneLab and the PyTorch eager reference, same model, same prompt ids,
 # same thread count, in one run on this machine; prints both and the ratios.
 # Needs the reference venv (bash scripts/make_references.sh creates scripts/.venv) or PYTHON=...
-set -euo pipefail
-cd "$(dirname "$0")/.."
-export PATH="/opt/swift/usr/bin:$PATH"
-PY=${PYTHON:-scripts/.venv/bin/python}
-[ -x "$PY" ] || PY=/opt/refvenv/bin/python
-THREADS=${THREADS:-2}
+source "$(dirname "$0")/bench_env.sh"
 IDS=Tests/Fixtures/smollm2/bench_prompt_ids.json
-swift build -c release >/dev/null
-bin=$(swift build -c release --show-bin-path)/tunelab
 ours=$("$bin" bench infer --json --threads "$THREADS" --prompt-ids "$IDS" --prompt-tokens 512 --new-tokens 128)
 fp32=$("$bin" bench infer --json --threads "$THREADS" --prompt-ids "$IDS" --prompt-tokens 512 --new-tokens 128 --dequant-at-load)
 ref=$("$PY" scripts/bench_torch_infer.py --threads "$THREADS" --prompt-tokens 512 --new-tokens 128 | tail -1)

@@ -4,16 +4,9 @@
 # thread count, in one run on this machine; prints both and the ratios.
 #   bash scripts/bench_train.sh [b×L ...]     default: 4x256 1x1024
 # Needs the reference venv (bash scripts/make_references.sh creates scripts/.venv) or PYTHON=...
-set -euo pipefail
-cd "$(dirname "$0")/.."
-export PATH="/opt/swift/usr/bin:$PATH"
-PY=${PYTHON:-scripts/.venv/bin/python}
-[ -x "$PY" ] || PY=/opt/refvenv/bin/python
-THREADS=${THREADS:-2}
+source "$(dirname "$0")/bench_env.sh"
 STEPS=${STEPS:-3}
 shapes=("$@"); [ ${#shapes[@]} -gt 0 ] || shapes=(4x256 1x1024)
-swift build -c release >/dev/null
-bin=$(swift build -c release --show-bin-path)/tunelab
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 # The machine is shared and noisy: each side runs ROUNDS times, alternating, and the medians
 # are compared (every round's numbers are printed too).

@@ -19,9 +19,9 @@ public enum BLAS {
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, all row-major.
     /// op(A) is m×k (A stored k×m when transA), op(B) is k×n (B stored n×k when transB).
     /// Large products are split over the worker pool by rows of C (by columns only when C is
-    /// more than 4× wider than tall: contiguous rows stream better); every element is still computed by the same single-threaded kernel
-    /// over the same k order, so the split does not change results. Inside a parallel job the
-    /// product runs whole on the calling worker.
+    /// more than 4× wider than tall: contiguous rows stream better). Every element is still
+    /// computed by the same single-threaded kernel over the same k order, so the split does not
+    /// change results. Inside a parallel job the product runs whole on the calling worker.
     public static func gemm(
         transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -57,20 +57,16 @@ public enum BLAS {
             }
             return
         }
-        if 4 * m >= n {
-            // Slices of 16 rows keep the kernel's row tiles whole.
-            let units = (m + 15) / 16
-            Parallel.forEachRange(units, minPerWorker: max(1, units / parts)) { r in
-                let lo = r.lowerBound * 16, hi = min(m, r.upperBound * 16)
-                guard lo < hi else { return }
+        // Slices of whole 16-row (or 16-column) tiles of C.
+        let byRows = 4 * m >= n
+        let extent = byRows ? m : n, units = (extent + 15) / 16
+        Parallel.forEachRange(units, minPerWorker: max(1, units / parts)) { r in
+            let lo = r.lowerBound * 16, hi = min(extent, r.upperBound * 16)
+            guard lo < hi else { return }
+            if byRows {
                 sgemm(transA, transB, hi - lo, n, k, alpha, transA ? a + lo : a + lo * lda, lda, b, ldb, beta,
                       c + lo * ldc, ldc)
-            }
-        } else {
-            let units = (n + 15) / 16
-            Parallel.forEachRange(units, minPerWorker: max(1, units / parts)) { r in
-                let lo = r.lowerBound * 16, hi = min(n, r.upperBound * 16)
-                guard lo < hi else { return }
+            } else {
                 sgemm(transA, transB, m, hi - lo, k, alpha, a, lda, transB ? b + lo * ldb : b + lo, ldb, beta,
                       c + lo, ldc)
             }

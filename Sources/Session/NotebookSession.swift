@@ -140,7 +140,6 @@ public final class NotebookSession: CellExecutor {
         let t = p.int("threads")
         threads = t > 0 ? t : ProcessInfo.processInfo.activeProcessorCount
         BLAS.setThreads(threads)
-        Parallel.workers = threads
         let spec = p.string("model")
         let lm = try loadLanguageModel(spec)
         model = lm; modelSpec = spec
@@ -289,18 +288,20 @@ public final class NotebookSession: CellExecutor {
     /// "N" or "A:B" (end exclusive, clamped to the rows there are) → row indices.
     private func validationRowRange(_ spec: String, count: Int) throws -> [Int] {
         let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-        func bad() -> SessionError {
-            SessionError("infer.rows: expected \"N\" or \"A:B\" with 0 ≤ A < B, got \"\(spec)\" (\(count) validation rows)")
-        }
+        let bad = SessionError("infer.rows: expected \"N\" or \"A:B\" with 0 ≤ A < B, got \"\(spec)\" (\(count) validation rows)")
+        let first: Int, end: Int
         if parts.count == 1 {
-            guard let i = Int(parts[0]), i >= 0 else { throw bad() }
-            guard i < count else { throw SessionError("infer.rows: row \(i) does not exist: the validation split has \(count) rows (0…\(count - 1))") }
-            return [i]
+            guard let i = Int(parts[0]), i >= 0 else { throw bad }
+            (first, end) = (i, i + 1)
+        } else {
+            guard parts.count == 2, let a = Int(parts[0].isEmpty ? "0" : parts[0]),
+                  let b = Int(parts[1].isEmpty ? "\(count)" : parts[1]), a >= 0, a < b else { throw bad }
+            (first, end) = (a, b)
         }
-        guard parts.count == 2, let a = Int(parts[0].isEmpty ? "0" : parts[0]), let b = Int(parts[1].isEmpty ? "\(count)" : parts[1]),
-              a >= 0, a < b else { throw bad() }
-        guard a < count else { throw SessionError("infer.rows: row \(a) does not exist: the validation split has \(count) rows (0…\(count - 1))") }
-        return Array(a..<min(b, count))
+        guard first < count else {
+            throw SessionError("infer.rows: row \(first) does not exist: the validation split has \(count) rows (0…\(count - 1))")
+        }
+        return Array(first..<min(end, count))
     }
 
     func eval(_ p: ResolvedParams, cellID: Int64) throws -> String {

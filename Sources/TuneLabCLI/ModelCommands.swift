@@ -10,7 +10,6 @@ import Session
 func configureThreads(_ n: Int?) {
     let t = max(1, n ?? ProcessInfo.processInfo.activeProcessorCount)
     BLAS.setThreads(t)
-    Parallel.workers = t
 }
 
 func loadModel(_ o: ModelOptions) throws -> LanguageModel {

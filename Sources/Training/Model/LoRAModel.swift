@@ -85,9 +85,9 @@ final class LoRAModel {
     var attentionCacheBytes = LoRAModel.defaultAttentionCacheBytes
     static let defaultAttentionCacheBytes = 1_200_000_000
 
-    /// Bytes of attention probabilities one layer keeps for these segment lengths.
-    static func probabilityBytes(_ config: ModelConfig, segmentLengths: [Int]) -> Int {
-        segmentLengths.reduce(0) { $0 + config.numHeads * $1 * $1 } * 4
+    /// Whether all layers' attention probabilities for these segment lengths fit in `budget` bytes.
+    static func probabilitiesFit(_ config: ModelConfig, segmentLengths: [Int], budget: Int) -> Bool {
+        config.numLayers * segmentLengths.reduce(0) { $0 + config.numHeads * $1 * $1 } * 4 <= budget
     }
     /// The LM head in fp32 (SmolLM2: 49152 × 576, 113 MB): every chunk of every micro-batch
     /// multiplies by all of it twice, so dequantising it once beats dequantising it per chunk.
@@ -160,7 +160,8 @@ final class LoRAModel {
         // Where each segment's nh × T × T probabilities start in a layer's cache.
         var probOffsets: [Int] = [], probTotal = 0
         for r in segments { probOffsets.append(probTotal); probTotal += c.numHeads * r.count * r.count }
-        let keepProbs = backward && !gradientCheckpointing && c.numLayers * probTotal * 4 <= attentionCacheBytes
+        let keepProbs = backward && !gradientCheckpointing
+            && LoRAModel.probabilitiesFit(c, segmentLengths: segments.map(\.count), budget: attentionCacheBytes)
         let attn = AttentionPlan(segments: segments, probOffsets: probOffsets, probTotal: probTotal, keepProbs: keepProbs)
         let targets = batch.flatMap(\.targets)
         let rope = RoPETable(invFreq: invFreq, positions: positions)
@@ -387,8 +388,8 @@ final class LoRAModel {
 /// probabilities from the forward (otherwise the backward recomputes them), with the default budget.
 public func trainingKeepsAttentionProbabilities(_ config: ModelConfig, sequenceLengths: [Int],
                                                 gradientCheckpointing: Bool) -> Bool {
-    !gradientCheckpointing && config.numLayers * LoRAModel.probabilityBytes(config, segmentLengths: sequenceLengths)
-        <= LoRAModel.defaultAttentionCacheBytes
+    !gradientCheckpointing
+        && LoRAModel.probabilitiesFit(config, segmentLengths: sequenceLengths, budget: LoRAModel.defaultAttentionCacheBytes)
 }
 
 /// Keys a query row attends to on average, as the causal blocked attention computes them
