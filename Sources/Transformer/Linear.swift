@@ -149,9 +149,9 @@ final class OwnedBuffer: @unchecked Sendable {
     let bytes: Int
     init(bytes: Int) {
         self.bytes = bytes
-        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
+        pointer = LargeBuffer.allocate(bytes: bytes)
     }
-    deinit { pointer.deallocate() }
+    deinit { LargeBuffer.free(pointer) }
 }
 
 /// Reusable per-model scratch buffers, grown on demand, so a forward pass allocates nothing
@@ -166,9 +166,9 @@ public final class Scratch: @unchecked Sendable {
     func buffer(_ slot: Slot, _ count: Int) -> UnsafeMutablePointer<Float> {
         let i = slot.rawValue
         if sizes[i] < count {
-            buffers[i]?.deallocate()
+            if let old = buffers[i] { LargeBuffer.free(old) }
             let n = max(count, sizes[i] * 3 / 2)
-            let p = UnsafeMutableRawPointer.allocate(byteCount: n * 4, alignment: 64).bindMemory(to: Float.self, capacity: n)
+            let p = LargeBuffer.allocate(floats: n)
             p.initialize(repeating: 0, count: n)
             buffers[i] = p
             sizes[i] = n
@@ -176,5 +176,5 @@ public final class Scratch: @unchecked Sendable {
         return buffers[i]!
     }
 
-    deinit { for b in buffers { b?.deallocate() } }
+    deinit { for case let b? in buffers { LargeBuffer.free(b) } }
 }

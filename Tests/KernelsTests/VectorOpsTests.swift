@@ -56,4 +56,17 @@ import Testing
             #expect(abs(Double(out[i]) - want) <= 1e-6 * max(1, abs(want)), "\(i)")
         }
     }
+
+    /// The maximum wherever it sits (a vector lane or the scalar tail), all-negative and −∞ rows.
+    @Test func maxFindsTheLargestElementAtEveryPosition() {
+        for n in [1, 15, 16, 17, 33, 100] {
+            for at in 0..<n {
+                var x = (0..<n).map { -Float(($0 * 37) % 11) - 1 }
+                x[at] = -0.5
+                #expect(x.withUnsafeBufferPointer { Vec.max($0.baseAddress!, n) } == -0.5, "n \(n) at \(at)")
+            }
+        }
+        let masked = [Float](repeating: -.infinity, count: 40)
+        #expect(masked.withUnsafeBufferPointer { Vec.max($0.baseAddress!, 40) } == -.infinity)
+    }
 }

@@ -11,17 +11,16 @@ final class FloatBuffer {
 
     init() {
         capacity = 0
-        pointer = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64).bindMemory(to: Float.self, capacity: 16)
+        pointer = LargeBuffer.allocate(floats: 16)
     }
-    deinit { pointer.deallocate() }
+    deinit { LargeBuffer.free(pointer) }
 
     /// At least n floats (contents undefined after growth).
     func get(_ n: Int) -> UnsafeMutablePointer<Float> {
         if n > capacity {
-            pointer.deallocate()
+            LargeBuffer.free(pointer)
             capacity = n
-            pointer = UnsafeMutableRawPointer.allocate(byteCount: max(n, 16) * 4, alignment: 64)
-                .bindMemory(to: Float.self, capacity: max(n, 16))
+            pointer = LargeBuffer.allocate(floats: max(n, 16))
         }
         return pointer
     }

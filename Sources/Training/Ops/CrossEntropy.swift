@@ -37,9 +37,9 @@ extension Ops {
         let c = min(chunk, rows.count)
         let hc = UnsafeMutablePointer<Float>.allocate(capacity: c * d)
         let gc = UnsafeMutablePointer<Float>.allocate(capacity: c * d)
-        let logits = UnsafeMutablePointer<Float>.allocate(capacity: c * V)
+        let logits = LargeBuffer.allocate(floats: c * V)
         let rowLoss = UnsafeMutablePointer<Double>.allocate(capacity: c)
-        defer { hc.deallocate(); gc.deallocate(); logits.deallocate(); rowLoss.deallocate() }
+        defer { hc.deallocate(); gc.deallocate(); LargeBuffer.free(logits); rowLoss.deallocate() }
         var loss: Double = 0
         var start = 0
         while start < rows.count {
