@@ -6,8 +6,8 @@ import Glibc
 /// This machine's kernel gives huge pages only where asked (THP "madvise"). On 4 KB pages the
 /// matrix products that write a layer's activations (6 MB for gate/up at 1024 rows) or pack a
 /// freshly dequantised weight ran at 105–130 GFLOP/s inside a training step against 165–175
-/// in isolation; on 2 MB pages they run at 145–163 (`tunelab bench train`, same binary with and
-/// without). Buffers below `hugeThreshold` get ordinary 64-byte-aligned memory.
+/// in isolation; on 2 MB pages they run at 145–163 (each frozen product timed inside
+/// `tunelab bench train` b4×256, runs alternating with and without huge pages). Buffers below `hugeThreshold` get ordinary 64-byte-aligned memory.
 public enum LargeBuffer {
     static let hugePage = 2 << 20
     static let hugeThreshold = 1 << 20
