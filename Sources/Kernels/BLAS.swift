@@ -14,7 +14,10 @@ public enum BLAS {
     /// small-matrix kernel below 100³).
     static let minSplitWork = 2_000_000.0
 
-    private static let singleThreaded: Void = openblas_set_num_threads(1)
+    private static let singleThreaded: Void = {
+        KernelChoice.apply()
+        openblas_set_num_threads(1)
+    }()
 
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, all row-major.
     /// op(A) is m×k (A stored k×m when transA), op(B) is k×n (B stored n×k when transB).
@@ -87,7 +90,17 @@ public enum BLAS {
         Parallel.workers = max(1, n)
     }
     public static var threads: Int { Parallel.workers }
-    /// e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Zen MAX_THREADS=64" — recorded with every run.
-    public static var config: String { String(cString: openblas_get_config()) }
-    public static var coreName: String { String(cString: openblas_get_corename()) }
+    /// e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Zen MAX_THREADS=64" — recorded with every
+    /// run, with the kernel switch when there was one ("...; kernels Prescott → SkylakeX").
+    public static var config: String {
+        _ = singleThreaded
+        let base = String(cString: openblas_get_config())
+        guard let s = KernelChoice.switched else { return base }
+        return base + "; kernels \(s.from) → \(s.to)"
+    }
+    /// The kernel set in use (after any switch).
+    public static var coreName: String {
+        _ = singleThreaded
+        return String(cString: openblas_get_corename())
+    }
 }
