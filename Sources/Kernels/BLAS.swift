@@ -1,4 +1,5 @@
 import COpenBLAS
+import Foundation
 
 /// Row-major matrix products through OpenBLAS, and its thread/build facts for the record.
 ///
@@ -13,6 +14,10 @@ public enum BLAS {
     /// repeated packing would cost more than they save; OpenBLAS also switches to its
     /// small-matrix kernel below 100³).
     static let minSplitWork = 2_000_000.0
+
+    private static let partialLock = NSLock()
+    nonisolated(unsafe) private static var partialBuffer: UnsafeMutablePointer<Float>?
+    nonisolated(unsafe) private static var partialCapacity = 0
 
     private static let singleThreaded: Void = {
         KernelChoice.apply()
@@ -42,8 +47,15 @@ public enum BLAS {
             // Long, thin products (the LM head's input gradient: 128 × 576 over 49152 vocabulary
             // rows): slices of C would each re-pack all of A, so split k instead and add the
             // partial products in slice order (the sum depends on the worker count, not on timing).
-            let partial = UnsafeMutablePointer<Float>.allocate(capacity: parts * m * n)
-            defer { partial.deallocate() }
+            // Kept between calls (one caller at a time): fresh memory faults in slowly.
+            partialLock.lock()
+            defer { partialLock.unlock() }
+            if partialCapacity < parts * m * n {
+                if let old = partialBuffer { LargeBuffer.free(old) }
+                partialCapacity = parts * m * n
+                partialBuffer = LargeBuffer.allocate(floats: partialCapacity)
+            }
+            let partial = partialBuffer!
             Parallel.forEachRange(parts) { r in
                 for part in r {
                     let k0 = k * part / parts, k1 = k * (part + 1) / parts

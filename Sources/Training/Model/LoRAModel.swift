@@ -74,6 +74,7 @@ final class LoRAModel {
     private let dx = FloatBuffer(), dh = FloatBuffer(), dq = FloatBuffer(), dk = FloatBuffer(), dv = FloatBuffer()
     private let datt = FloatBuffer(), dg = FloatBuffer(), du = FloatBuffer(), probs = FloatBuffer(), ds = FloatBuffer()
     private let finalIn = FloatBuffer(), finalInv = FloatBuffer(), dropBuf = FloatBuffer()
+    private let lossWorkspace = CrossEntropyWorkspace()
 
     /// Rows of the LM head per cross-entropy chunk (bounds the logits buffer to chunk × vocab:
     /// 100 MB for SmolLM2). The head's two products run at 135 GFLOP/s with 128-row chunks and
@@ -195,13 +196,14 @@ final class LoRAModel {
         let head = FrozenLinear(linear: lmHead, scratch: scratch, phase: .head)
         guard training else {
             return try StepProfile.measure(.head) {
-                try Ops.crossEntropy(h: hf, tokens: m, dim: d, head: head, targets: targets, chunk: lossChunk, dh: nil)
+                try Ops.crossEntropy(h: hf, tokens: m, dim: d, head: head, targets: targets, chunk: lossChunk, dh: nil,
+                                     workspace: lossWorkspace)
             }
         }
         let dhf = dh.zeroed(m * d)
         let result = try StepProfile.measure(.head) {
             try Ops.crossEntropy(h: hf, tokens: m, dim: d, head: head, targets: targets, chunk: lossChunk,
-                                 gradScale: gradScale, dh: dhf)
+                                 gradScale: gradScale, dh: dhf, workspace: lossWorkspace)
         }
         let dx = self.dx.zeroed(m * d)
         weights.finalNorm.withUnsafeBufferPointer { w in
