@@ -1,3 +1,5 @@
+import Foundation
+
 /// A data or template problem, with where it is (file, line or row, key).
 public struct DatasetError: Error, CustomStringConvertible, Sendable {
     public let description: String
@@ -22,4 +24,18 @@ func editDistance(_ a: String, _ b: String) -> Int {
 
 func closest(to name: String, in candidates: [String]) -> String? {
     candidates.min { editDistance(name, $0) < editDistance(name, $1) }
+}
+
+extension DatasetError {
+    /// A file that could not be read: says whether it is missing and, for a relative path,
+    /// which directory it was looked up in (notebooks name paths relative to the working
+    /// directory, usually the repository root).
+    static func unreadable(_ path: String, _ what: String) -> DatasetError {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            let whereText = path.hasPrefix("/") ? "" : " (relative to the working directory \(FileManager.default.currentDirectoryPath))"
+            return DatasetError("\(path): no such \(what)\(whereText)")
+        }
+        return DatasetError("\(path): cannot read the \(what)" + (isDir.boolValue ? " (it is a directory)" : ""))
+    }
 }

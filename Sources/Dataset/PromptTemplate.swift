@@ -74,9 +74,8 @@ public struct PromptTemplate: Sendable {
     /// Reads a template file; one trailing newline (editors add it) is not part of the template,
     /// so the response ends with the answer and EOS follows it directly.
     public static func load(path: String, columns: [String] = [], responseColumns: [String] = ["Complex_CoT", "Response"]) throws -> PromptTemplate {
-        guard let data = FileManager.default.contents(atPath: path), var text = String(data: data, encoding: .utf8) else {
-            throw DatasetError("\(path): cannot read the template file (missing or not UTF-8)")
-        }
+        guard let data = FileManager.default.contents(atPath: path) else { throw DatasetError.unreadable(path, "template file") }
+        guard var text = String(data: data, encoding: .utf8) else { throw DatasetError("\(path): the template file is not UTF-8") }
         if text.hasSuffix("\r\n") { text.removeLast() } else if text.hasSuffix("\n") { text.removeLast() }
         return try PromptTemplate(text, columns: columns, responseColumns: responseColumns, source: path)
     }

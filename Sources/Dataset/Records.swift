@@ -67,7 +67,7 @@ public struct Dataset: Sendable {
     /// `slice` (`train[0:500]`, `[:100]`, `[-20:]`).
     public static func load(path: String, format: RecordFormat = .auto, slice: String? = nil) throws -> Dataset {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw DatasetError("\(path): cannot read the file")
+            throw DatasetError.unreadable(path, "data file")
         }
         var d = try parse(data, source: path, format: format)
         if let slice { d = try d.sliced(slice) }

@@ -43,7 +43,22 @@ struct BadInputTests {
         defer { for x in [p, a] { try? FileManager.default.removeItem(atPath: x) } }
         #expect(errorMessage { _ = try Dataset.load(path: p) }.contains("empty"))
         #expect(errorMessage { _ = try Dataset.load(path: a) }.contains("empty"))
-        #expect(errorMessage { _ = try Dataset.load(path: "/nonexistent/x.jsonl") }.contains("/nonexistent/x.jsonl"))
+        #expect(errorMessage { _ = try Dataset.load(path: "/nonexistent/x.jsonl") }.contains("/nonexistent/x.jsonl: no such data file"))
+    }
+
+    /// A missing relative path says where it was looked for; a directory is not "missing".
+    @Test func unreadableFilesSayWhy() throws {
+        let cwd = FileManager.default.currentDirectoryPath
+        let m1 = errorMessage { _ = try Dataset.load(path: "no-such-dir/x.jsonl") }
+        #expect(m1.contains("no-such-dir/x.jsonl: no such data file") && m1.contains("relative to the working directory \(cwd)"))
+        let m2 = errorMessage { _ = try PromptTemplate.load(path: "no-such-dir/t.txt") }
+        #expect(m2.contains("no-such-dir/t.txt: no such template file") && m2.contains(cwd))
+        let dir = NSTemporaryDirectory()
+        #expect(errorMessage { _ = try Dataset.load(path: dir) }.contains("it is a directory"))
+        let bad = tempFile("x", ext: "txt")
+        defer { try? FileManager.default.removeItem(atPath: bad) }
+        try Data([0x41, 0xff, 0xfe]).write(to: URL(fileURLWithPath: bad))
+        #expect(errorMessage { _ = try PromptTemplate.load(path: bad) }.contains("not UTF-8"))
     }
 
     @Test func unknownFormatAndBadMapping() throws {
