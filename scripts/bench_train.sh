@@ -33,5 +33,6 @@ gpt = ours[0]['gflop_per_token']
 print(f"b{s} (medians of {len(ours)}): tunelab {o_tps:.1f} tok/s ({o_tps * gpt:.0f} GFLOP/s, {gpt:.2f} GFLOP/token), peak RSS {o_rss:.0f} MB"
       f" | pytorch+peft {r_tps:.1f} tok/s, peak RSS {r_rss:.0f} MB"
       f" | ratio {o_tps / r_tps:.2f}x speed, {o_rss / r_rss:.2f}x RSS")
+print(f"  tunelab BLAS: {ours[0].get('blas', '?')}")
 PY
 done

@@ -129,7 +129,7 @@ struct BenchTrain: ParsableCommand {
             "tokens_per_s": tokens / secs, "trained_tokens_per_s": Double(trained) / secs, "peak_rss_mb": peakRSSMB(),
             "gflop_per_token": flops / 1e9, "gflop_s": flops * tokens / secs / 1e9, "step_seconds": times,
             "batch_size": batchSize, "seq_len": seqLen, "threads": options.threads ?? 2, "rank": c.lora.rank,
-            "gradient_checkpointing": gradientCheckpointing,
+            "gradient_checkpointing": gradientCheckpointing, "blas": BLAS.config,
         ]
         let phases = StepProfile.Phase.allCases.map { ($0, StepProfile.seconds[$0.rawValue] / Double(steps)) }
         if options.json {
@@ -139,6 +139,7 @@ struct BenchTrain: ParsableCommand {
         }
         print(String(format: "b%d×%d: %.1f tok/s (%.1f trained tok/s) · %.2f GFLOP/token → %.0f GFLOP/s · peak RSS %.0f MB",
                      batchSize, seqLen, tokens / secs, Double(trained) / secs, flops / 1e9, flops * tokens / secs / 1e9, peakRSSMB()))
+        print("  BLAS: \(BLAS.config)")
         if profile {
             let total = phases.reduce(0) { $0 + $1.1 }
             for (p, s) in phases {
