@@ -108,13 +108,13 @@ public final class NotebookSession: CellExecutor {
             let spec = p.string("model")
             add((try? ModelLocator.resolve(spec)) ?? spec)
         case .format:
-            add(p.string("data"))
-            if p.string("template_text").isEmpty { add(p.string("template")) }
+            add(inputPath(p.string("data")))
+            if p.string("template_text").isEmpty { add(inputPath(p.string("template"))) }
         case .train:
-            if !p.string("resume").isEmpty { add(p.string("resume") + "/adapter_model.safetensors") }
+            if !p.string("resume").isEmpty { add(inputPath(p.string("resume")) + "/adapter_model.safetensors") }
         case .infer:
             let a = p.string("adapter")
-            if a != "auto" && a != "none" { add(a + "/adapter_model.safetensors") }
+            if a != "auto" && a != "none" { add(inputPath(a) + "/adapter_model.safetensors") }
         default: break
         }
         return out
@@ -148,6 +148,25 @@ public final class NotebookSession: CellExecutor {
         return "\(URL(fileURLWithPath: lm.path).lastPathComponent): \(c.architecture), \(c.numLayers) layers, hidden \(c.hiddenSize), vocab \(c.vocabSize), \(String(format: "%.0f", Double(lm.weights.weightBytes) / 1e6)) MB of weights, \(threads) threads"
     }
 
+    /// A relative input path (data, template, adapter, checkpoint) as the notebook means it: from
+    /// the working directory when it is there, else from the nearest folder above the notebook
+    /// that has it. Notebooks in a checkout name files from its root (`notebooks/data/…`), so
+    /// `tunelab run path/to/checkout/notebooks/x.md` works from any directory. Outputs stay
+    /// relative to the working directory.
+    func inputPath(_ path: String) -> String {
+        let fm = FileManager.default
+        guard !path.isEmpty, !path.hasPrefix("/"), !path.hasPrefix("hf:"), let nb = notebook,
+              !fm.fileExists(atPath: path) else { return path }
+        var dir = URL(fileURLWithPath: nb.path).deletingLastPathComponent().standardizedFileURL
+        while true {
+            let candidate = dir.appendingPathComponent(path).path
+            if fm.fileExists(atPath: candidate) { return candidate }
+            let parent = dir.deletingLastPathComponent()
+            if parent.path == dir.path { return path }
+            dir = parent
+        }
+    }
+
     func requireModel() throws -> LanguageModel {
         guard let model else { throw SessionError("no model loaded: run a load cell first") }
         return model
@@ -156,8 +175,8 @@ public final class NotebookSession: CellExecutor {
     func format(_ p: ResolvedParams) throws -> String {
         let lm = try requireModel()
         var s = FormatSettings()
-        s.data = p.string("data"); s.format = p.string("format"); s.columns = p.string("columns")
-        s.split = p.string("split"); s.template = p.string("template"); s.templateText = p.string("template_text")
+        s.data = inputPath(p.string("data")); s.format = p.string("format"); s.columns = p.string("columns")
+        s.split = p.string("split"); s.template = inputPath(p.string("template")); s.templateText = p.string("template_text")
         s.maxSeqLength = p.int("max_seq_length"); s.trainOn = p.string("train_on"); s.packing = p.bool("packing")
         s.valFraction = p.double("val_fraction"); s.seed = UInt64(max(0, p.int("seed")))
         let d = try prepareData(s, tokenizer: lm.tokenizer)
@@ -198,7 +217,7 @@ public final class NotebookSession: CellExecutor {
         let writer = db.metricWriter(runID: run, cellID: cellID)
         let (trainer, report) = try runTraining(weights: lm.weights, data: data, config: config, outputDirectory: out,
                                                 baseModelName: modelSpec == "default" ? lm.path : modelSpec,
-                                                resume: p.string("resume"), quiet: quiet) { m in
+                                                resume: inputPath(p.string("resume")), quiet: quiet) { m in
             try writer.add(step: m.step, ["loss": m.loss, "grad_norm": m.gradNorm, "lr": m.lr,
                                           "tokens_per_s": m.tokensPerSecond, "trained_tokens": Double(m.trainedTokens)])
             if let e = m.evalLoss { try writer.add(step: m.step, name: "eval_loss", value: e) }
@@ -233,7 +252,7 @@ public final class NotebookSession: CellExecutor {
             guard let adapter else { return (lm, "none") }
             return (try lm.replacingWeights(adapter.applied(to: lm.weights)), adapterPath ?? "session")
         default:
-            let a = try LoRAAdapter.load(directory: spec, model: lm.config)
+            let a = try LoRAAdapter.load(directory: inputPath(spec), model: lm.config)
             return (try lm.replacingWeights(a.applied(to: lm.weights)), spec)
         }
     }

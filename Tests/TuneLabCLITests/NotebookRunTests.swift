@@ -85,6 +85,51 @@ struct TinyNotebook {
 }
 
 @Suite(.serialized) struct NotebookRunTests {
+    /// A notebook names its inputs from the project root (`notebooks/data/…`); run from another
+    /// directory it still finds them (next to the notebook, walking up), records their hashes
+    /// under the paths read, and a path found nowhere says which directory it was read from.
+    @Test func relativeInputsResolveFromTheNotebooksProjectWhenRunElsewhere() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tunelab-proj-\(getpid())").path
+        let elsewhere = root + "-cwd"
+        defer { for d in [root, elsewhere] { try? FileManager.default.removeItem(atPath: d) } }
+        let repo = fixtures.deletingLastPathComponent().deletingLastPathComponent().path
+        for d in [root + "/notebooks/data", root + "/notebooks/templates", elsewhere] {
+            try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        }
+        let data = root + "/notebooks/data/d.jsonl", template = root + "/notebooks/templates/t.txt"
+        try FileManager.default.copyItem(atPath: repo + "/notebooks/data/medical-cot-sample.jsonl", toPath: data)
+        try FileManager.default.copyItem(atPath: repo + "/notebooks/templates/medical-cot.txt", toPath: template)
+        func notebook(_ dataPath: String) -> String {
+            """
+            ```load
+            model = "\(fixtures.path)/tiny-llama3"
+            threads = 1
+            ```
+
+            ```format
+            data = "\(dataPath)"
+            template = "notebooks/templates/t.txt"
+            max_seq_length = 300
+            ```
+            """
+        }
+        let nb = root + "/notebooks/nb.md", db = elsewhere + "/record.sqlite"
+        try notebook("notebooks/data/d.jsonl").write(toFile: nb, atomically: true, encoding: .utf8)
+        let r = try tunelab(["run", nb, "--db", db], stdin: "", cwd: elsewhere)
+        #expect(r.status == 0, "\(r.out)\n\(r.err)")
+        #expect(r.out.contains("22 training / 2 validation"), "\(r.out)")
+        let run = try #require(try ExperimentDB(path: db).run(1))
+        let files = run.cells[1].files
+        #expect(files.keys.contains { $0.hasSuffix("notebooks/data/d.jsonl") && $0.hasPrefix("/") }, "\(files)")
+        #expect(files.values.contains(try sha256(file: template)), "\(files)")
+        // Found nowhere: the error names the working directory it was read from.
+        try notebook("notebooks/data/missing.jsonl").write(toFile: nb, atomically: true, encoding: .utf8)
+        let bad = try tunelab(["run", nb, "--db", db], stdin: "", cwd: elsewhere)
+        #expect(bad.status != 0)
+        #expect((bad.out + bad.err).contains("notebooks/data/missing.jsonl: no such data file"), "\(bad.out)\n\(bad.err)")
+        #expect((bad.out + bad.err).contains("tunelab-proj-\(getpid())-cwd"), "\(bad.out)\n\(bad.err)")
+    }
+
     @Test func runRecordsEveryCellWithDefaultsHashesMetricsGenerationsAndArtifacts() throws {
         let nb = try TinyNotebook("run")
         defer { nb.remove() }
