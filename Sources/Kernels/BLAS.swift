@@ -38,7 +38,7 @@ public enum BLAS {
         _ = singleThreaded
         let w = Parallel.workers
         let work = Double(m) * Double(n) * Double(k)
-        guard w > 1, work >= minSplitWork * 2, !Parallel.isBusy else {
+        guard w > 1, work >= minSplitWork * 2, !Parallel.isInsideJob else {
             sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
             return
         }

@@ -7,10 +7,11 @@ import Synchronization
 public enum Parallel {
     nonisolated(unsafe) public static var workers: Int = 2
 
-    /// True while some thread is inside a parallel job: a call made then would run its parts
-    /// one after another, so callers with a cheaper serial path (one matrix product instead
-    /// of several slices of it) take that path instead.
-    public static var isBusy: Bool { WorkerPool.activeJobs.load(ordering: .relaxed) > 0 }
+    /// True on a thread that is running a part of a parallel job: a nested call would run its
+    /// parts one after another, so callers with a cheaper serial path (one matrix product
+    /// instead of several slices of it) take that path instead. Per thread, not global, so
+    /// the path (and the rounding it gives) never depends on what other threads are doing.
+    public static var isInsideJob: Bool { pthread_getspecific(WorkerPool.insideJobKey) != nil }
 
     /// Runs body(i) for i in 0..<count, each item claimed by whichever worker is free next:
     /// for items of unequal cost (attention blocks). Items must not depend on each other.
@@ -49,8 +50,12 @@ final class WorkerPool: @unchecked Sendable {
     private let lock = NSCondition()
     private var sleeping = 0
     private let submit = NSLock()   // one job at a time
-    /// Jobs running in any pool (see `Parallel.isBusy`).
-    static let activeJobs = Atomic<Int>(0)
+    /// Set (non-nil) on a thread while it runs parts of a job (see `Parallel.isInsideJob`).
+    static let insideJobKey: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
+        return key
+    }()
 
     nonisolated(unsafe) private static var pools: [Int: WorkerPool] = [:]
     private static let poolsLock = NSLock()
@@ -80,11 +85,13 @@ final class WorkerPool: @unchecked Sendable {
     /// runs its parts one after another on the caller: same ranges, same results.
     func run(parts: Int, _ body: @escaping (Int) -> Void) {
         guard parts < 0xFFFF, submit.try() else {
+            let outer = pthread_getspecific(WorkerPool.insideJobKey)
+            pthread_setspecific(WorkerPool.insideJobKey, UnsafeRawPointer(bitPattern: 1))
+            defer { pthread_setspecific(WorkerPool.insideJobKey, outer) }
             for i in 0..<parts { body(i) }
             return
         }
-        WorkerPool.activeJobs.add(1, ordering: .relaxed)
-        defer { WorkerPool.activeJobs.subtract(1, ordering: .relaxed); submit.unlock() }
+        defer { submit.unlock() }
         job = body
         done.store(0, ordering: .relaxed)
         let gen = (state.load(ordering: .relaxed) >> 32) + 1
@@ -99,6 +106,9 @@ final class WorkerPool: @unchecked Sendable {
 
     /// Claims and runs parts of job `gen` until none is left.
     private func work(_ gen: Int) {
+        let outer = pthread_getspecific(WorkerPool.insideJobKey)
+        pthread_setspecific(WorkerPool.insideJobKey, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(WorkerPool.insideJobKey, outer) }
         while true {
             let v = state.load(ordering: .acquiring)
             let parts = (v >> 16) & 0xFFFF, next = v & 0xFFFF

@@ -1,3 +1,5 @@
+import Foundation
+import Synchronization
 import Testing
 @testable import Kernels
 
@@ -44,6 +46,39 @@ import Testing
                         "m \(m) n \(n) k \(k) transA \(transA) transB \(transB) alpha \(alpha) beta \(beta): \(worst)")
             }
         }
+    }
+
+    /// A product's result does not depend on other threads keeping the worker pool busy (the
+    /// path used to be chosen from a global "pool busy" flag: a long k split into partial sums
+    /// then became one sgemm, with different rounding, whenever another thread had a job).
+    @Test func productsDoNotDependOnOtherThreadsJobs() {
+        Parallel.workers = 2
+        var rng = SeededRNG(seed: 12)
+        let m = 32, n = 48, k = 8192
+        let a = (0..<(m * k)).map { _ in rng.nextFloat() - 0.5 }, b = (0..<(k * n)).map { _ in rng.nextFloat() - 0.5 }
+        func product() -> [Float] {
+            var c = [Float](repeating: 0, count: m * n)
+            c.withUnsafeMutableBufferPointer { BLAS.gemm(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: $0.baseAddress!, ldc: n) }
+            return c
+        }
+        let alone = product()
+        let stop = Atomic<Bool>(false), busy = Atomic<Int>(0)
+        let other = Thread {
+            let sink = UnsafeMutablePointer<Double>.allocate(capacity: 2)
+            defer { sink.deallocate() }
+            while !stop.load(ordering: .relaxed) {
+                Parallel.forEachRange(2) { r in
+                    for i in r { var x = 0.0; for j in 0..<20_000 { x += Double(j) }; sink[i] = x }
+                }
+                busy.add(1, ordering: .relaxed)
+            }
+        }
+        other.start()
+        while busy.load(ordering: .relaxed) == 0 { usleep(100) }
+        var differing = 0
+        for _ in 0..<40 where product() != alone { differing += 1 }
+        stop.store(true, ordering: .relaxed)
+        #expect(differing == 0, "\(differing) of 40 products differed while another thread ran jobs")
     }
 
     /// The split only changes which worker computes a slice: repeated products are identical.
