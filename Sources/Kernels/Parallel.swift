@@ -57,6 +57,14 @@ final class WorkerPool: @unchecked Sendable {
         return key
     }()
 
+    /// Runs `body` marked as inside a job (restoring the outer mark after: calls nest).
+    static func insideJob(_ body: () -> Void) {
+        let outer = pthread_getspecific(insideJobKey)
+        pthread_setspecific(insideJobKey, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(insideJobKey, outer) }
+        body()
+    }
+
     nonisolated(unsafe) private static var pools: [Int: WorkerPool] = [:]
     private static let poolsLock = NSLock()
 
@@ -85,10 +93,7 @@ final class WorkerPool: @unchecked Sendable {
     /// runs its parts one after another on the caller: same ranges, same results.
     func run(parts: Int, _ body: @escaping (Int) -> Void) {
         guard parts < 0xFFFF, submit.try() else {
-            let outer = pthread_getspecific(WorkerPool.insideJobKey)
-            pthread_setspecific(WorkerPool.insideJobKey, UnsafeRawPointer(bitPattern: 1))
-            defer { pthread_setspecific(WorkerPool.insideJobKey, outer) }
-            for i in 0..<parts { body(i) }
+            WorkerPool.insideJob { for i in 0..<parts { body(i) } }
             return
         }
         defer { submit.unlock() }
@@ -106,9 +111,10 @@ final class WorkerPool: @unchecked Sendable {
 
     /// Claims and runs parts of job `gen` until none is left.
     private func work(_ gen: Int) {
-        let outer = pthread_getspecific(WorkerPool.insideJobKey)
-        pthread_setspecific(WorkerPool.insideJobKey, UnsafeRawPointer(bitPattern: 1))
-        defer { pthread_setspecific(WorkerPool.insideJobKey, outer) }
+        WorkerPool.insideJob { claimAndRun(gen) }
+    }
+
+    private func claimAndRun(_ gen: Int) {
         while true {
             let v = state.load(ordering: .acquiring)
             let parts = (v >> 16) & 0xFFFF, next = v & 0xFFFF
