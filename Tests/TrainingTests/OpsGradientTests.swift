@@ -328,6 +328,73 @@ private enum Ref {
         checkGradient("lora dB", zip(dB, db0).map { $0 - $1 }, numericGradient(dbl(B)) { loss(dbl(x), dbl(A), $0) })
     }
 
+    /// q/k/v-style groups: the grouped LoRA products give what each member's own forward and
+    /// backward give (same outputs, caches and accumulated gradients, to fp32 rounding).
+    @Test func loraGroupMatchesMembers() {
+        var data = TestData(11)
+        let m = 37, din = 24, outs = [24, 8, 8], ranks = [4, 4, 2]
+        let x = data.floats(m * din)
+        let members = zip(outs, ranks).map { dout, r in
+            (w: DenseMatrix(rows: dout, cols: din, data: data.floats(dout * din)), a: data.floats(r * din),
+             b: data.floats(dout * r), shape: LoRAShape(inFeatures: din, outFeatures: dout, rank: r, alpha: 8, dropout: 0))
+        }
+        let dys = outs.map { data.floats(m * $0) }
+        let dx0 = data.floats(m * din)
+        let da0 = ranks.map { data.floats($0 * din) }, db0 = zip(outs, ranks).map { data.floats($0 * $1) }
+
+        // One by one.
+        var rng = SeededRNG(seed: 1)
+        var ys1: [[Float]] = [], caches1: [LoRACache] = []
+        var dx1 = dx0, da1 = da0, db1 = db0
+        for (t, mb) in members.enumerated() {
+            var y = [Float](repeating: .nan, count: m * outs[t]), c = LoRACache()
+            Ops.loraLinearForward(x, m: m, w: mb.w, a: mb.a, b: mb.b, shape: mb.shape, rng: &rng, &y, cache: &c)
+            ys1.append(y); caches1.append(c)
+        }
+        for (t, mb) in members.enumerated() {
+            Ops.loraLinearBackward(dys[t], x: x, m: m, w: mb.w, a: mb.a, b: mb.b, shape: mb.shape, cache: caches1[t],
+                                   dx: &dx1, da: &da1[t], db: &db1[t])
+        }
+
+        // Grouped.
+        let ws = LoRAGroupWorkspace()
+        var ys2 = outs.map { [Float](repeating: .nan, count: m * $0) }
+        var caches2 = [LoRACache](repeating: LoRACache(), count: 3)
+        var dx2 = dx0, da2 = da0, db2 = db0
+        let ptrs = members.map { mb in
+            (a: UnsafeMutablePointer<Float>.allocate(capacity: mb.a.count), b: UnsafeMutablePointer<Float>.allocate(capacity: mb.b.count))
+        }
+        defer { for p in ptrs { p.a.deallocate(); p.b.deallocate() } }
+        for (p, mb) in zip(ptrs, members) { p.a.update(from: mb.a, count: mb.a.count); p.b.update(from: mb.b, count: mb.b.count) }
+        let group = zip(members, ptrs).map { LoRAMember(w: $0.w, a: UnsafePointer($1.a), b: UnsafePointer($1.b), shape: $0.shape) }
+        let yp = ys2.indices.map { _ in UnsafeMutablePointer<Float>.allocate(capacity: m * 24) }
+        defer { for p in yp { p.deallocate() } }
+        Ops.loraGroupForward(x, m: m, members: group, outputs: yp, caches: &caches2, workspace: ws)
+        for t in 0..<3 { ys2[t] = Array(UnsafeBufferPointer(start: yp[t], count: m * outs[t])) }
+        let gp = (0..<3).map { t in (a: UnsafeMutablePointer<Float>.allocate(capacity: da2[t].count),
+                                     b: UnsafeMutablePointer<Float>.allocate(capacity: db2[t].count)) }
+        defer { for p in gp { p.a.deallocate(); p.b.deallocate() } }
+        for t in 0..<3 { gp[t].a.update(from: da2[t], count: da2[t].count); gp[t].b.update(from: db2[t], count: db2[t].count) }
+        dx2.withUnsafeMutableBufferPointer { dxp in
+            dys[0].withUnsafeBufferPointer { d0 in dys[1].withUnsafeBufferPointer { d1 in dys[2].withUnsafeBufferPointer { d2 in
+                Ops.loraGroupBackward([d0.baseAddress!, d1.baseAddress!, d2.baseAddress!], x: x, m: m, members: group,
+                                      caches: caches2, dx: dxp.baseAddress!, da: gp.map(\.a), db: gp.map(\.b), workspace: ws)
+            } } }
+        }
+        for t in 0..<3 {
+            da2[t] = Array(UnsafeBufferPointer(start: gp[t].a, count: da2[t].count))
+            db2[t] = Array(UnsafeBufferPointer(start: gp[t].b, count: db2[t].count))
+        }
+        for t in 0..<3 {
+            #expect(maxAbsDiff(ys2[t], dbl(ys1[t])) <= 1e-5)
+            #expect(maxAbsDiff(caches2[t].xa, dbl(caches1[t].xa)) <= 1e-5)
+            #expect(maxAbsDiff(da2[t], dbl(da1[t])) <= 1e-4)
+            #expect(maxAbsDiff(db2[t], dbl(db1[t])) <= 1e-4)
+            #expect(maxAbsDiff(da2[t], dbl(da0[t])) > 1e-2, "dA accumulated")
+        }
+        #expect(maxAbsDiff(dx2, dbl(dx1)) <= 1e-4)
+    }
+
     @Test func loraDropoutMaskIsSeeded() {
         var data = TestData(7)
         let m = 3, din = 8, dout = 4

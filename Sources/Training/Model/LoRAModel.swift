@@ -75,6 +75,7 @@ final class LoRAModel {
     private let datt = FloatBuffer(), dg = FloatBuffer(), du = FloatBuffer(), probs = FloatBuffer(), ds = FloatBuffer()
     private let finalIn = FloatBuffer(), finalInv = FloatBuffer(), dropBuf = FloatBuffer()
     private let lossWorkspace = CrossEntropyWorkspace()
+    private let loraGroup = LoRAGroupWorkspace()
 
     /// Rows of the LM head per cross-entropy chunk (bounds the logits buffer to chunk × vocab:
     /// 100 MB for SmolLM2). The head's two products run at 135 GFLOP/s with 128-row chunks and
@@ -242,9 +243,7 @@ final class LoRAModel {
             Ops.rmsNormForward(xIn, w.baseAddress!, eps: eps, h, invRMS: inv1, tokens: m, dim: d)
         }
         let q = a.q.get(m * qw), k = a.k.get(m * kvw), v = a.v.get(m * kvw)
-        project(.q, li, L.q, h, m, q, a, training, &rng)
-        project(.k, li, L.k, h, m, k, a, training, &rng)
-        project(.v, li, L.v, h, m, v, a, training, &rng)
+        projectGroup([.q, .k, .v], li, [L.q, L.k, L.v], h, m, [q, k, v], a, training, &rng)
         Ops.ropeForward(q, heads: c.numHeads, headDim: c.headDim, table: rope)
         Ops.ropeForward(k, heads: c.numKVHeads, headDim: c.headDim, table: rope)
         let att = a.att.get(m * qw)
@@ -268,8 +267,7 @@ final class LoRAModel {
             Ops.rmsNormForward(xMid, w.baseAddress!, eps: eps, h, invRMS: inv2, tokens: m, dim: d)
         }
         let g = a.g.get(m * ff), u = a.u.get(m * ff)
-        project(.gate, li, L.gate, h, m, g, a, training, &rng)
-        project(.up, li, L.up, h, m, u, a, training, &rng)
+        projectGroup([.gate, .up], li, [L.gate, L.up], h, m, [g, u], a, training, &rng)
         let act = self.act.get(m * ff)
         swiglu(g, u, act, m * ff)
         let down = tmp.get(m * d)
@@ -297,8 +295,7 @@ final class LoRAModel {
         let du = self.du.get(m * ff)
         Ops.swigluBackward(dact, g, u, dg: dact, du: du, count: m * ff)
         dh.initialize(repeating: 0, count: m * d)
-        projectBackward(.gate, li, L.gate, dy: dact, x: h, m, dx: dh, a)
-        projectBackward(.up, li, L.up, dy: du, x: h, m, dx: dh, a)
+        projectGroupBackward([.gate, .up], li, [L.gate, L.up], dys: [dact, du], x: h, m, dx: dh, a)
         L.mlpNorm.withUnsafeBufferPointer { w in
             Ops.rmsNormBackward(dh, xMid, w.baseAddress!, invRMS: a.inv2.pointer, dx: dx, tokens: m, dim: d)
         }
@@ -330,9 +327,7 @@ final class LoRAModel {
         Ops.ropeBackward(dq, heads: c.numHeads, headDim: c.headDim, table: rope)
         Ops.ropeBackward(dk, heads: c.numKVHeads, headDim: c.headDim, table: rope)
         dh.initialize(repeating: 0, count: m * d)
-        projectBackward(.q, li, L.q, dy: dq, x: h, m, dx: dh, a)
-        projectBackward(.k, li, L.k, dy: dk, x: h, m, dx: dh, a)
-        projectBackward(.v, li, L.v, dy: dv, x: h, m, dx: dh, a)
+        projectGroupBackward([.q, .k, .v], li, [L.q, L.k, L.v], dys: [dq, dk, dv], x: h, m, dx: dh, a)
         L.attnNorm.withUnsafeBufferPointer { w in
             Ops.rmsNormBackward(dh, xIn, w.baseAddress!, invRMS: a.inv1.pointer, dx: dx, tokens: m, dim: d)
         }
@@ -370,6 +365,70 @@ final class LoRAModel {
                 }
             } }
         } }
+    }
+
+    /// Projections that read the same input (q/k/v, gate/up): their LoRA products run grouped
+    /// (`Ops.loraGroupForward`) when all are adapted and there is no dropout (each member draws
+    /// its own dropout mask, as in PEFT, so with dropout they run one by one).
+    private func grouped(_ ts: [LoRATarget], _ li: Int, training: Bool) -> [Int]? {
+        let ids = ts.compactMap { slot[li][$0.index] }
+        guard ids.count == ts.count, ids.count > 1, !training || loraConfig.dropout == 0 else { return nil }
+        return ids
+    }
+
+    private func projectGroup(_ ts: [LoRATarget], _ li: Int, _ ws: [Linear], _ x: UnsafePointer<Float>, _ m: Int,
+                              _ ys: [UnsafeMutablePointer<Float>], _ a: LayerActivations, _ training: Bool,
+                              _ rng: inout SeededRNG) {
+        guard let ids = grouped(ts, li, training: training) else {
+            for (j, t) in ts.enumerated() { project(t, li, ws[j], x, m, ys[j], a, training, &rng) }
+            return
+        }
+        withPointers(ids.map { 2 * $0 }) { pa in withPointers(ids.map { 2 * $0 + 1 }) { pb in
+            let members = ids.indices.map { j in
+                let s = shapes[ids[j]]
+                return LoRAMember(w: FrozenLinear(linear: ws[j], scratch: scratch), a: pa[j], b: pb[j],
+                                  shape: LoRAShape(inFeatures: s.inFeatures, outFeatures: s.outFeatures, rank: s.rank,
+                                                   scaling: s.scaling, dropout: 0))
+            }
+            var caches = ts.map { a.lora[$0.index] }
+            StepProfile.measure(.lora) {
+                Ops.loraGroupForward(x, m: m, members: members, outputs: ys, caches: &caches, workspace: loraGroup)
+            }
+            for (j, t) in ts.enumerated() { a.lora[t.index] = caches[j] }
+        } }
+    }
+
+    private func projectGroupBackward(_ ts: [LoRATarget], _ li: Int, _ ws: [Linear], dys: [UnsafePointer<Float>],
+                                      x: UnsafePointer<Float>, _ m: Int, dx: UnsafeMutablePointer<Float>,
+                                      _ a: LayerActivations) {
+        guard let ids = grouped(ts, li, training: true) else {
+            for (j, t) in ts.enumerated() { projectBackward(t, li, ws[j], dy: dys[j], x: x, m, dx: dx, a) }
+            return
+        }
+        withPointers(ids.map { 2 * $0 }) { pa in withPointers(ids.map { 2 * $0 + 1 }) { pb in
+            let members = ids.indices.map { j in
+                LoRAMember(w: FrozenLinear(linear: ws[j], scratch: scratch), a: pa[j], b: pb[j], shape: shapes[ids[j]])
+            }
+            let caches = ts.map { a.lora[$0.index] }
+            withGradPointers(ids.map { 2 * $0 }) { ga in withGradPointers(ids.map { 2 * $0 + 1 }) { gb in
+                StepProfile.measure(.lora) {
+                    Ops.loraGroupBackward(dys, x: x, m: m, members: members, caches: caches, dx: dx, da: ga, db: gb,
+                                          workspace: loraGroup)
+                }
+            } }
+        } }
+    }
+
+    /// Base addresses of several parameter (or gradient) arrays at once, valid inside `body`.
+    private func withPointers<R>(_ ids: [Int], _ acc: [UnsafePointer<Float>] = [],
+                                 _ body: ([UnsafePointer<Float>]) -> R) -> R {
+        guard acc.count < ids.count else { return body(acc) }
+        return params[ids[acc.count]].withUnsafeBufferPointer { withPointers(ids, acc + [$0.baseAddress!], body) }
+    }
+    private func withGradPointers<R>(_ ids: [Int], _ acc: [UnsafeMutablePointer<Float>] = [],
+                                     _ body: ([UnsafeMutablePointer<Float>]) -> R) -> R {
+        guard acc.count < ids.count else { return body(acc) }
+        return grads[ids[acc.count]].withUnsafeMutableBufferPointer { withGradPointers(ids, acc + [$0.baseAddress!], body) }
     }
 
     /// The backward's recomputation of a norm's output (its 1/rms is cached, the output is not).

@@ -96,3 +96,84 @@ extension Ops {
         }
     }
 }
+
+/// One LoRA-adapted projection of a group that reads the same input (q/k/v, gate/up).
+struct LoRAMember<W: FrozenMatrix> {
+    let w: W
+    let a: UnsafePointer<Float>, b: UnsafePointer<Float>
+    let shape: LoRAShape
+}
+
+/// Reusable buffers of the grouped LoRA products (kept between calls: fresh memory is slow to
+/// fault in, and these run 60 times a step).
+final class LoRAGroupWorkspace {
+    /// [A_1; A_2; …] (Σr × in), x·[A_1; …]ᵀ and its gradient (m × Σr), the stacked dA (Σr × in).
+    let aCat = FloatBuffer(), xaCat = FloatBuffer(), dxaCat = FloatBuffer(), daCat = FloatBuffer()
+
+    /// Copies the members' A matrices into one (Σr × in) and returns it with each member's first row.
+    fileprivate func stackA<W>(_ members: [LoRAMember<W>]) -> (UnsafeMutablePointer<Float>, [Int]) {
+        let din = members[0].shape.inFeatures
+        var offsets: [Int] = [], total = 0
+        for mb in members { offsets.append(total); total += mb.shape.rank }
+        let p = aCat.get(total * din)
+        for (mb, off) in zip(members, offsets) { (p + off * din).update(from: mb.a, count: mb.shape.rank * din) }
+        return (p, offsets)
+    }
+}
+
+extension Ops {
+    /// `loraLinearForward` of every member at once, without dropout: each y_t = W_t(x) + s_t·(x A_tᵀ) B_tᵀ,
+    /// where x·[A_1; A_2; …]ᵀ is one product (x is packed once, not once per member; the same
+    /// for dA and dx in the backward). `caches[t].xa` holds member t's x A_tᵀ as before.
+    static func loraGroupForward<W>(_ x: UnsafePointer<Float>, m: Int, members: [LoRAMember<W>],
+                                    outputs: [UnsafeMutablePointer<Float>], caches: inout [LoRACache],
+                                    workspace ws: LoRAGroupWorkspace) {
+        precondition(members.count == outputs.count && members.count == caches.count)
+        precondition(members.allSatisfy { $0.shape.dropout == 0 && $0.shape.inFeatures == members[0].shape.inFeatures })
+        for (mb, y) in zip(members, outputs) { mb.w.forward(x, m: m, y) }
+        guard m > 0 else { caches = caches.map { _ in LoRACache() }; return }
+        let din = members[0].shape.inFeatures
+        let (aCat, offsets) = ws.stackA(members)
+        let R = members.reduce(0) { $0 + $1.shape.rank }
+        let xa = ws.xaCat.get(m * R)
+        BLAS.gemm(transB: true, m: m, n: R, k: din, a: x, lda: din, b: aCat, ldb: din, c: xa, ldc: R)
+        for (t, mb) in members.enumerated() {
+            let r = mb.shape.rank, dout = mb.shape.outFeatures, off = offsets[t]
+            BLAS.gemm(transB: true, m: m, n: dout, k: r, alpha: mb.shape.scaling, a: xa + off, lda: R, b: mb.b, ldb: r,
+                      beta: 1, c: outputs[t], ldc: dout)
+            var own = [Float](repeating: 0, count: m * r)
+            own.withUnsafeMutableBufferPointer { o in
+                for i in 0..<m { (o.baseAddress! + i * r).update(from: xa + i * R + off, count: r) }
+            }
+            caches[t] = LoRACache(xa: own, mask: [])
+        }
+    }
+
+    /// `loraLinearBackward` of every member at once (same accumulation: dx, dA_t, dB_t all +=).
+    static func loraGroupBackward<W>(_ dys: [UnsafePointer<Float>], x: UnsafePointer<Float>, m: Int,
+                                     members: [LoRAMember<W>], caches: [LoRACache], dx: UnsafeMutablePointer<Float>,
+                                     da: [UnsafeMutablePointer<Float>], db: [UnsafeMutablePointer<Float>],
+                                     workspace ws: LoRAGroupWorkspace) {
+        guard m > 0 else { return }
+        let din = members[0].shape.inFeatures
+        let (aCat, offsets) = ws.stackA(members)
+        let R = members.reduce(0) { $0 + $1.shape.rank }
+        let dxa = ws.dxaCat.get(m * R)
+        for (t, mb) in members.enumerated() {
+            let s = mb.shape, r = s.rank, dout = s.outFeatures
+            mb.w.backwardInput(dys[t], m: m, dx)
+            // dxa_t = scaling · dy_t B_t, into its columns of the stacked gradient.
+            BLAS.gemm(m: m, n: r, k: dout, alpha: s.scaling, a: dys[t], lda: dout, b: mb.b, ldb: r,
+                      c: dxa + offsets[t], ldc: R)
+            caches[t].xa.withUnsafeBufferPointer { xa in
+                BLAS.gemm(transA: true, m: dout, n: r, k: m, alpha: s.scaling, a: dys[t], lda: dout, b: xa.baseAddress!,
+                          ldb: r, beta: 1, c: db[t], ldc: r)
+            }
+        }
+        // [dA_1; dA_2; …] = dxaᵀ x in one product, then into each member's gradient.
+        let daCat = ws.daCat.get(R * din)
+        BLAS.gemm(transA: true, m: R, n: din, k: m, a: dxa, lda: R, b: x, ldb: din, c: daCat, ldc: din)
+        for (t, mb) in members.enumerated() { Vec.add(daCat + offsets[t] * din, da[t], mb.shape.rank * din) }
+        BLAS.gemm(m: m, n: din, k: R, a: dxa, lda: R, b: aCat, ldb: din, beta: 1, c: dx, ldc: din)
+    }
+}
