@@ -383,19 +383,14 @@ final class LoRAModel {
             for (j, t) in ts.enumerated() { project(t, li, ws[j], x, m, ys[j], a, training, &rng) }
             return
         }
-        withPointers(ids.map { 2 * $0 }) { pa in withPointers(ids.map { 2 * $0 + 1 }) { pb in
-            let members = ids.indices.map { j in
-                let s = shapes[ids[j]]
-                return LoRAMember(w: FrozenLinear(linear: ws[j], scratch: scratch), a: pa[j], b: pb[j],
-                                  shape: LoRAShape(inFeatures: s.inFeatures, outFeatures: s.outFeatures, rank: s.rank,
-                                                   scaling: s.scaling, dropout: 0))
-            }
+        withPointers(ids.flatMap { [2 * $0, 2 * $0 + 1] }) { ab in
+            let members = groupMembers(ids, ws, ab)
             var caches = ts.map { a.lora[$0.index] }
             StepProfile.measure(.lora) {
                 Ops.loraGroupForward(x, m: m, members: members, outputs: ys, caches: &caches, workspace: loraGroup)
             }
             for (j, t) in ts.enumerated() { a.lora[t.index] = caches[j] }
-        } }
+        }
     }
 
     private func projectGroupBackward(_ ts: [LoRATarget], _ li: Int, _ ws: [Linear], dys: [UnsafePointer<Float>],
@@ -405,18 +400,28 @@ final class LoRAModel {
             for (j, t) in ts.enumerated() { projectBackward(t, li, ws[j], dy: dys[j], x: x, m, dx: dx, a) }
             return
         }
-        withPointers(ids.map { 2 * $0 }) { pa in withPointers(ids.map { 2 * $0 + 1 }) { pb in
-            let members = ids.indices.map { j in
-                LoRAMember(w: FrozenLinear(linear: ws[j], scratch: scratch), a: pa[j], b: pb[j], shape: shapes[ids[j]])
-            }
+        let pairs = ids.flatMap { [2 * $0, 2 * $0 + 1] }
+        withPointers(pairs) { ab in
+            let members = groupMembers(ids, ws, ab)
             let caches = ts.map { a.lora[$0.index] }
-            withGradPointers(ids.map { 2 * $0 }) { ga in withGradPointers(ids.map { 2 * $0 + 1 }) { gb in
+            withGradPointers(pairs) { g in
                 StepProfile.measure(.lora) {
-                    Ops.loraGroupBackward(dys, x: x, m: m, members: members, caches: caches, dx: dx, da: ga, db: gb,
+                    Ops.loraGroupBackward(dys, x: x, m: m, members: members, caches: caches, dx: dx,
+                                          da: ids.indices.map { g[2 * $0] }, db: ids.indices.map { g[2 * $0 + 1] },
                                           workspace: loraGroup)
                 }
-            } }
-        } }
+            }
+        }
+    }
+
+    /// A group's members from their slots and [A_1, B_1, A_2, B_2, …]; no dropout on the grouped path.
+    private func groupMembers(_ ids: [Int], _ ws: [Linear], _ ab: [UnsafePointer<Float>]) -> [LoRAMember<FrozenLinear>] {
+        ids.indices.map { j in
+            let s = shapes[ids[j]]
+            return LoRAMember(w: FrozenLinear(linear: ws[j], scratch: scratch), a: ab[2 * j], b: ab[2 * j + 1],
+                              shape: LoRAShape(inFeatures: s.inFeatures, outFeatures: s.outFeatures, rank: s.rank,
+                                               scaling: s.scaling, dropout: 0))
+        }
     }
 
     /// Base addresses of several parameter (or gradient) arrays at once, valid inside `body`.
