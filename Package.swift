@@ -21,12 +21,13 @@ let package = Package(
     targets: [
         // C libraries through system-library targets (Debian -dev packages).
         .systemLibrary(name: "COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .systemLibrary(name: "CSQLite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CEditLine", providers: [.apt(["libedit-dev"])]),
         .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
 
-        // Matrix products (OpenBLAS), SIMD vector ops, threading.
-        .target(name: "Kernels", dependencies: ["COpenBLAS"], swiftSettings: fast),
+        // Matrix products (OpenBLAS in fp32, oneDNN in bf16), SIMD vector ops, threading.
+        .target(name: "Kernels", dependencies: ["COpenBLAS", "CDNNL"], swiftSettings: fast),
         // GGUF / safetensors readers, dequantisation, HF config.
         .target(name: "ModelFiles", dependencies: ["Kernels"], swiftSettings: fast),
         // Byte-level BPE, pre-tokenizers, streaming decode.

@@ -6,6 +6,8 @@ eager attention, CPU, model.train(), torch.set_num_threads(--threads), set_num_i
 Adapter: PEFT LoraConfig(r=--r, lora_alpha=--alpha, lora_dropout=0, bias="none", target_modules from
 --targets; PEFT's default init). Optimiser: torch.optim.AdamW(LoRA parameters, lr=--lr) with torch's other
 defaults, constant lr, no clipping. Optional --grad-checkpointing (non-reentrant, PEFT input grads enabled).
+Optional --autocast-bf16: forward under torch.autocast("cpu", dtype=torch.bfloat16) (products in bf16 with
+fp32 accumulation, weights and LoRA parameters stay fp32) -- the counterpart of TuneLab's --compute-dtype bf16.
 
 Batches (one of):
   --batches FILE        JSON {"sequences":[{"ids":[...],"labels":[...]}], "batch_size": B} (as written by the
@@ -111,6 +113,7 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--grad-checkpointing", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--autocast-bf16", action="store_true")
     args = ap.parse_args()
     if min(args.threads, args.steps, args.grad_accum, args.r) < 1 or args.warmup < 0:
         raise SystemExit("--threads, --steps, --grad-accum and --r must be >= 1, --warmup >= 0")
@@ -162,7 +165,8 @@ def main():
         total, tokens, trained = 0.0, 0, 0
         for j in range(args.grad_accum):
             ids, labels = batches[(k * args.grad_accum + j) % len(batches)]
-            loss = model(input_ids=ids, labels=labels, use_cache=False).loss
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.autocast_bf16):
+                loss = model(input_ids=ids, labels=labels, use_cache=False).loss
             (loss / args.grad_accum).backward()
             total += loss.item() / args.grad_accum
             tokens += ids.numel()
@@ -200,6 +204,7 @@ def main():
         "alpha": args.alpha,
         "targets": targets,
         "grad_checkpointing": args.grad_checkpointing,
+        "autocast_bf16": args.autocast_bf16,
         "trainable_params": sum(p.numel() for p in params),
         "batches": args.batches or f"random {args.random_batches} seed {args.seed}",
         "torch": torch.__version__,

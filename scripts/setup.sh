@@ -11,7 +11,7 @@ if ! command -v swift >/dev/null; then
 fi
 
 need=()
-for pkg in libopenblas-dev libsqlite3-dev libedit-dev libpng-dev python3; do
+for pkg in libopenblas-dev libdnnl-dev libsqlite3-dev libedit-dev libpng-dev python3; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ! python3 -m pip --version >/dev/null 2>&1; then need+=(python3-pip); fi

@@ -57,6 +57,8 @@ public final class NotebookSession: CellExecutor {
         var extra: [String: String] = ["os": ProcessInfo.processInfo.operatingSystemVersionString,
                                        "cores": "\(ProcessInfo.processInfo.activeProcessorCount)"]
         if let exe = Bundle.main.executablePath { extra["executable"] = exe }
+        // What a compute_dtype = bf16 cell would run on (the cell's own parameters say whether it did).
+        extra["bf16"] = BF16.backend
         return RunEnvironment(toolVersion: toolVersion, gitCommit: gitCommit(in: dir), hostCPU: RunEnvironment.hostCPUModel,
                               threads: Parallel.workers, blas: BLAS.config, extra: extra)
     }
@@ -203,6 +205,7 @@ public final class NotebookSession: CellExecutor {
         c.maxGradNorm = p.double("max_grad_norm"); c.seed = UInt64(max(0, p.int("seed")))
         c.evalEvery = p.int("eval_every"); c.saveEvery = p.int("save_every")
         c.gradientCheckpointing = p.bool("gradient_checkpointing")
+        c.computeDType = ComputeDType(rawValue: p.string("compute_dtype")) ?? .fp32   // the schema allows only its cases
         do { try c.validate() } catch { throw SessionError("train.\(error)") }
         return c
     }

@@ -87,6 +87,7 @@ struct BenchTrain: ParsableCommand {
     @Option(name: .long) var warmup = 1
     @OptionGroup var lora: LoRAOptions
     @Flag(name: .long) var gradientCheckpointing = false
+    @Option(name: .customLong("compute-dtype"), help: "Frozen base products in fp32 (OpenBLAS) or bf16 (oneDNN).") var computeDType = "fp32"
     @Option(name: .long, help: "Also write the batches as JSON (for scripts/bench_torch_train.py).") var writeBatches: String?
     @Flag(name: .long, help: "Also print where a step's time goes (frozen products, LoRA, attention, LM head, the rest).")
     var profile = false
@@ -109,6 +110,7 @@ struct BenchTrain: ParsableCommand {
         c.lora = try lora.config()
         c.batchSize = batchSize; c.gradAccum = 1; c.maxSteps = steps + warmup; c.warmupSteps = 0; c.lr = 2e-4
         c.saveEvery = 0; c.gradientCheckpointing = gradientCheckpointing
+        c.computeDType = try parseComputeDType(computeDType)
         let t = try Trainer(weights: lm.weights, train: seqs, config: c, outputDirectory: nil, baseModelName: lm.path)
         var times: [Double] = []
         var trained = 0
@@ -130,6 +132,7 @@ struct BenchTrain: ParsableCommand {
             "gflop_per_token": flops / 1e9, "gflop_s": flops * tokens / secs / 1e9, "step_seconds": times,
             "batch_size": batchSize, "seq_len": seqLen, "threads": options.threads ?? 2, "rank": c.lora.rank,
             "gradient_checkpointing": gradientCheckpointing, "blas": BLAS.config,
+            "compute_dtype": c.computeDType.rawValue,
         ]
         let phases = StepProfile.Phase.allCases.map { ($0, StepProfile.seconds[$0.rawValue] / Double(steps)) }
         if options.json {
@@ -139,7 +142,7 @@ struct BenchTrain: ParsableCommand {
         }
         print(String(format: "b%d×%d: %.1f tok/s (%.1f trained tok/s) · %.2f GFLOP/token → %.0f GFLOP/s · peak RSS %.0f MB",
                      batchSize, seqLen, tokens / secs, Double(trained) / secs, flops / 1e9, flops * tokens / secs / 1e9, peakRSSMB()))
-        print("  BLAS: \(BLAS.config)")
+        print("  BLAS: \(BLAS.config)" + (c.computeDType == .bf16 ? "; bf16 products: \(BF16.backend)" : ""))
         if profile {
             let total = phases.reduce(0) { $0 + $1.1 }
             for (p, s) in phases {

@@ -74,6 +74,8 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Validation loss every N steps (0: at the end only).") var evalEvery: Int = 0
     @Option(name: .long, help: "Checkpoint every N steps (0: at the end only).") var saveEvery: Int = 20
     @Flag(name: .long, help: "Recompute each layer in the backward (less memory, ~30% more compute).") var gradientCheckpointing = false
+    @Option(name: .customLong("compute-dtype"), help: "Frozen base products in fp32 (OpenBLAS) or bf16 with fp32 accumulation (oneDNN; ~2× faster on CPUs with AVX512-BF16 or AMX).")
+    var computeDType: String = "fp32"
     @Option(name: .long, help: "Output folder.") var out: String
     @Option(name: .long, help: "Continue from a checkpoint folder (same settings and data).") var resume: String?
 
@@ -88,6 +90,7 @@ struct Train: ParsableCommand {
         c.warmupSteps = warmupSteps; c.warmupRatio = warmupRatio; c.maxSteps = maxSteps; c.epochs = epochs
         c.weightDecay = weightDecay; c.maxGradNorm = maxGradNorm; c.seed = seed; c.evalEvery = evalEvery
         c.saveEvery = saveEvery; c.gradientCheckpointing = gradientCheckpointing
+        c.computeDType = try parseComputeDType(computeDType)
         do { try c.validate() } catch { throw UserError("\(error)") }
         return c
     }
@@ -122,4 +125,15 @@ func applyAdapter(_ dir: String, to lm: LanguageModel) throws -> LanguageModel {
         let a = try LoRAAdapter.load(directory: dir, model: lm.config)
         return try lm.replacingWeights(a.applied(to: lm.weights))
     } catch { throw UserError("\(error)") }
+}
+
+/// `--compute-dtype` (fp32 | bf16); warns when this CPU has no bf16 instructions (still correct, slower).
+func parseComputeDType(_ s: String) throws -> ComputeDType {
+    guard let d = ComputeDType(rawValue: s.lowercased()) else {
+        throw UserError("--compute-dtype: unknown '\(s)' (fp32, bf16)")
+    }
+    if d == .bf16 && !BF16.isNative {
+        FileHandle.standardError.write(Data("warning: \(BF16.backend): bf16 products will be slower than fp32 here\n".utf8))
+    }
+    return d
 }

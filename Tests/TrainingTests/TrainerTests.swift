@@ -220,6 +220,40 @@ private func meanLoss(_ m: LoRAModel, _ batch: [TrainSequence]) throws -> Double
         #expect(withMoments.adapter != fresh.adapter, "a resume without the optimiser moments must not land on the same adapter")
     }
 
+    /// compute_dtype = bf16: the same seed gives the same curve, a resume continues it bit for bit,
+    /// a resume in fp32 is refused, and the curve is bf16's own (close to fp32's, not equal).
+    @Test func bf16RunsRepeatAndResumeBitIdentically() throws {
+        let lm = try TinyModels.load("tiny-llama3.gguf")
+        let seqs = TinyModels.sequences(8, lengths: 10...30, vocab: lm.config.vocabSize, seed: 5)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tunelab-bf16-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var c = config(steps: 6)
+        c.saveEvery = 3; c.computeDType = .bf16
+        let first = try Trainer(weights: lm.weights, train: seqs, config: c, outputDirectory: dir + "/a", baseModelName: "tiny")
+        #expect(try first.run() == .completed)
+        let again = try Trainer(weights: lm.weights, train: seqs, config: c, outputDirectory: nil, baseModelName: "tiny")
+        #expect(try again.run() == .completed)
+        #expect(again.history.map(\.loss) == first.history.map(\.loss))
+        #expect(again.history.map(\.gradNorm) == first.history.map(\.gradNorm))
+        let resumed = try Trainer.resume(from: dir + "/a/checkpoint-3", weights: lm.weights, train: seqs, config: c,
+                                         outputDirectory: nil, baseModelName: "tiny")
+        #expect(try resumed.run() == .completed)
+        #expect(resumed.history.map(\.loss) == first.history.map(\.loss))
+        #expect(resumed.adapter == first.adapter)
+        var fp32 = c
+        fp32.computeDType = .fp32
+        #expect(throws: (any Error).self) {
+            try Trainer.resume(from: dir + "/a/checkpoint-3", weights: lm.weights, train: seqs, config: fp32,
+                               outputDirectory: nil, baseModelName: "tiny")
+        }
+        let f = try Trainer(weights: lm.weights, train: seqs, config: fp32, outputDirectory: nil, baseModelName: "tiny")
+        #expect(try f.run() == .completed)
+        #expect(f.history.map(\.loss) != first.history.map(\.loss))
+        for (a, b) in zip(f.history, first.history) {
+            #expect(abs(a.loss - b.loss) / a.loss < 1e-2, "step \(a.step): fp32 \(a.loss), bf16 \(b.loss)")
+        }
+    }
+
     @Test func resumeRefusesOtherSettingsOrData() throws {
         let lm = try TinyModels.load("tiny-llama3")
         let seqs = TinyModels.sequences(6, lengths: 10...20, vocab: lm.config.vocabSize, seed: 8)

@@ -95,9 +95,15 @@ final class LoRAModel {
     /// The LM head in fp32 (SmolLM2: 49152 × 576, 113 MB): every chunk of every micro-batch
     /// multiplies by all of it twice, so dequantising it once beats dequantising it per chunk.
     /// The 30 layers' projections stay quantised (each is dequantised once per product).
+    /// With a bf16 base the head is kept in bf16 only (57 MB) and `lmHead` stays as stored.
     private let lmHead: Linear
+    private let lmHeadBF16: HalfBuffer?
+    /// What the frozen products compute in; `bf16Base` holds their bf16 buffers.
+    let computeDType: ComputeDType
+    private let bf16Base: BF16Base?
 
-    init(weights: ModelWeights, adapter: LoRAAdapter, gradientCheckpointing: Bool = false) throws {
+    init(weights: ModelWeights, adapter: LoRAAdapter, gradientCheckpointing: Bool = false,
+         computeDType: ComputeDType = .fp32) throws {
         try adapter.validate(for: weights.config)
         self.weights = weights
         config = weights.config
@@ -118,7 +124,20 @@ final class LoRAModel {
         slot = sl
         shapes = shp
         invFreq = RoPE(config: config, freqFactors: weights.ropeFreqFactors).invFreq
-        lmHead = weights.lmHead.materialized()
+        self.computeDType = computeDType
+        if computeDType == .bf16 {
+            let base = BF16Base()
+            let head = HalfBuffer()
+            BF16Base.dequantize(weights.lmHead, into: head.get(weights.lmHead.rows * weights.lmHead.cols))
+            bf16Base = base; lmHeadBF16 = head; lmHead = weights.lmHead
+        } else {
+            bf16Base = nil; lmHeadBF16 = nil; lmHead = weights.lmHead.materialized()
+        }
+    }
+
+    /// A frozen projection computed in this model's compute dtype.
+    private func frozen(_ w: Linear) -> FrozenLinear {
+        FrozenLinear(linear: w, scratch: scratch, bf16: bf16Base)
     }
 
     /// The current parameters as an adapter.
@@ -194,7 +213,9 @@ final class LoRAModel {
         weights.finalNorm.withUnsafeBufferPointer { w in
             Ops.rmsNormForward(fin, w.baseAddress!, eps: Float(c.rmsNormEps), hf, invRMS: inv, tokens: m, dim: d)
         }
-        let head = FrozenLinear(linear: lmHead, scratch: scratch, phase: .head)
+        var head = frozen(lmHead)
+        head.phase = .head
+        head.bf16Weights = lmHeadBF16.map { UnsafePointer($0.pointer) }
         guard training else {
             return try StepProfile.measure(.head) {
                 try Ops.crossEntropy(h: hf, tokens: m, dim: d, head: head, targets: targets, chunk: lossChunk, dh: nil,
@@ -339,7 +360,7 @@ final class LoRAModel {
     private func project(_ t: LoRATarget, _ li: Int, _ w: Linear, _ x: UnsafePointer<Float>, _ m: Int,
                          _ y: UnsafeMutablePointer<Float>, _ a: LayerActivations, _ training: Bool,
                          _ rng: inout SeededRNG) {
-        let frozen = FrozenLinear(linear: w, scratch: scratch)
+        let frozen = self.frozen(w)
         guard let i = slot[li][t.index] else { frozen.forward(x, m: m, y); return }
         var s = shapes[i]
         if !training { s = LoRAShape(inFeatures: s.inFeatures, outFeatures: s.outFeatures, rank: s.rank, scaling: s.scaling, dropout: 0) }
@@ -354,7 +375,7 @@ final class LoRAModel {
     /// dx += dy W (+ the LoRA path); accumulates the pair's gradients.
     private func projectBackward(_ t: LoRATarget, _ li: Int, _ w: Linear, dy: UnsafePointer<Float>,
                                  x: UnsafePointer<Float>, _ m: Int, dx: UnsafeMutablePointer<Float>, _ a: LayerActivations) {
-        let frozen = FrozenLinear(linear: w, scratch: scratch)
+        let frozen = self.frozen(w)
         guard let i = slot[li][t.index] else { frozen.backwardInput(dy, m: m, dx); return }
         let s = shapes[i]
         params[2 * i].withUnsafeBufferPointer { pa in params[2 * i + 1].withUnsafeBufferPointer { pb in
@@ -418,7 +439,7 @@ final class LoRAModel {
     private func groupMembers(_ ids: [Int], _ ws: [Linear], _ ab: [UnsafePointer<Float>]) -> [LoRAMember<FrozenLinear>] {
         ids.indices.map { j in
             let s = shapes[ids[j]]
-            return LoRAMember(w: FrozenLinear(linear: ws[j], scratch: scratch), a: ab[2 * j], b: ab[2 * j + 1],
+            return LoRAMember(w: frozen(ws[j]), a: ab[2 * j], b: ab[2 * j + 1],
                               shape: LoRAShape(inFeatures: s.inFeatures, outFeatures: s.outFeatures, rank: s.rank,
                                                scaling: s.scaling, dropout: 0))
         }

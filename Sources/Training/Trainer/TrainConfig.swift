@@ -27,8 +27,37 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// Checkpoint every N steps (0 = only at the end).
     public var saveEvery = 20
     public var gradientCheckpointing = false
+    /// What the frozen base's products compute in (LoRA and everything else stay fp32).
+    public var computeDType: ComputeDType = .fp32
 
     public init() {}
+
+    private enum CodingKeys: String, CodingKey {
+        case lora, batchSize, gradAccum, lr, scheduler, warmupSteps, warmupRatio, maxSteps, epochs, weightDecay,
+             maxGradNorm, seed, evalEvery, saveEvery, gradientCheckpointing, computeDType
+    }
+
+    /// Keys added after a config was stored (checkpoints, records) take their defaults.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = TrainConfig()
+        lora = try c.decodeIfPresent(LoRAConfig.self, forKey: .lora) ?? d.lora
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
+        gradAccum = try c.decodeIfPresent(Int.self, forKey: .gradAccum) ?? d.gradAccum
+        lr = try c.decodeIfPresent(Double.self, forKey: .lr) ?? d.lr
+        scheduler = try c.decodeIfPresent(LRSchedule.Kind.self, forKey: .scheduler) ?? d.scheduler
+        warmupSteps = try c.decodeIfPresent(Int.self, forKey: .warmupSteps) ?? d.warmupSteps
+        warmupRatio = try c.decodeIfPresent(Double.self, forKey: .warmupRatio) ?? d.warmupRatio
+        maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps) ?? d.maxSteps
+        epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? d.epochs
+        weightDecay = try c.decodeIfPresent(Double.self, forKey: .weightDecay) ?? d.weightDecay
+        maxGradNorm = try c.decodeIfPresent(Double.self, forKey: .maxGradNorm) ?? d.maxGradNorm
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
+        evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery) ?? d.evalEvery
+        saveEvery = try c.decodeIfPresent(Int.self, forKey: .saveEvery) ?? d.saveEvery
+        gradientCheckpointing = try c.decodeIfPresent(Bool.self, forKey: .gradientCheckpointing) ?? d.gradientCheckpointing
+        computeDType = try c.decodeIfPresent(ComputeDType.self, forKey: .computeDType) ?? d.computeDType
+    }
 
     /// Rejects settings that cannot train, naming the key as notebooks and the CLI spell it.
     public func validate() throws {

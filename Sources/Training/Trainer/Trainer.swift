@@ -62,7 +62,8 @@ public final class Trainer {
         guard adapter.config == config.lora else {
             throw TrainError("the initial adapter's LoRA settings \(adapter.config) differ from the run's \(config.lora)")
         }
-        model = try LoRAModel(weights: weights, adapter: adapter, gradientCheckpointing: config.gradientCheckpointing)
+        model = try LoRAModel(weights: weights, adapter: adapter, gradientCheckpointing: config.gradientCheckpointing,
+                              computeDType: config.computeDType)
         optimizer = try AdamW(parameterCounts: model.params.map(\.count),
                               config: AdamWConfig(lr: config.lr, weightDecay: config.weightDecay))
         newEpochOrder()
@@ -181,11 +182,11 @@ public final class Trainer {
 
 /// Mean loss per trained token of `sequences` under `adapter` (nil: the base model alone).
 public func evaluationLoss(weights: ModelWeights, adapter: LoRAAdapter?, sequences: [TrainSequence],
-                           batchSize: Int = 2) throws -> Double {
+                           batchSize: Int = 2, computeDType: ComputeDType = .fp32) throws -> Double {
     var rng = SeededRNG(seed: 0)
     // B = 0 makes the LoRA path add exactly nothing: the base model's loss.
     let a = try adapter ?? LoRAAdapter.initialized(config: LoRAConfig(rank: 1, alpha: 1, targets: [.q]), model: weights.config, rng: &rng)
-    let m = try LoRAModel(weights: weights, adapter: a)
+    let m = try LoRAModel(weights: weights, adapter: a, computeDType: computeDType)
     var loss: Double = 0, count = 0
     var i = 0
     while i < sequences.count {
