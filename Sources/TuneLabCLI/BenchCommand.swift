@@ -127,13 +127,14 @@ struct BenchTrain: ParsableCommand {
                                                         gradientCheckpointing: gradientCheckpointing)
         let flops = trainingFLOPs(lm.config, lora: c.lora, seqLen: seqLen, trainedFraction: Double(trained) / tokens,
                                   recompute: gradientCheckpointing, keepsProbabilities: keeps)
-        let result: [String: Any] = [
+        var result: [String: Any] = [
             "tokens_per_s": tokens / secs, "trained_tokens_per_s": Double(trained) / secs, "peak_rss_mb": peakRSSMB(),
             "gflop_per_token": flops / 1e9, "gflop_s": flops * tokens / secs / 1e9, "step_seconds": times,
             "batch_size": batchSize, "seq_len": seqLen, "threads": options.threads ?? 2, "rank": c.lora.rank,
             "gradient_checkpointing": gradientCheckpointing, "blas": BLAS.config,
             "compute_dtype": c.computeDType.rawValue,
         ]
+        if c.computeDType == .bf16 { result["bf16"] = BF16.backend }
         let phases = StepProfile.Phase.allCases.map { ($0, StepProfile.seconds[$0.rawValue] / Double(steps)) }
         if options.json {
             var r = result
