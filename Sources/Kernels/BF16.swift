@@ -113,10 +113,11 @@ public enum BF16 {
     private static func run(part: Int, transB: Bool, m: Int, n: Int, k: Int,
                             a: UnsafePointer<UInt16>, lda: Int, b: UnsafePointer<UInt16>, ldb: Int,
                             accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        let e = Cache.shared.entry(Key(part: part, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc,
-                                       accumulate: accumulate))
+        let cache = Cache.shared
+        let e = cache.entry(Key(part: part, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc,
+                                accumulate: accumulate))
         omp_set_num_threads(1)
-        e.execute(a: a, b: b, c: c)
+        e.execute(a: a, b: b, c: c, scratch: cache.scratchpad(part: part, bytes: e.scratchBytes))
     }
 
     struct Key: Hashable {
@@ -131,7 +132,21 @@ public enum BF16 {
         static let shared = Cache()
         let engine: dnnl_engine_t
         private var entries: [Key: Entry] = [:]
+        /// One scratchpad per part, grown to the largest need and kept: a part runs one product at
+        /// a time, and fresh memory per shape cost 16% of a b4×256 step in kernel page clearing
+        /// (the LM head's shapes change with each batch's trained-token count).
+        private var scratch: [Int: (pointer: UnsafeMutableRawPointer, bytes: Int)] = [:]
         private let lock = NSLock()
+
+        func scratchpad(part: Int, bytes: Int) -> UnsafeMutableRawPointer? {
+            guard bytes > 0 else { return nil }
+            lock.lock(); defer { lock.unlock() }
+            if let s = scratch[part], s.bytes >= bytes { return s.pointer }
+            if let old = scratch[part] { LargeBuffer.free(old.pointer) }
+            let p = LargeBuffer.allocate(bytes: bytes)
+            scratch[part] = (p, bytes)
+            return p
+        }
 
         private init() {
             var e: dnnl_engine_t?
@@ -156,7 +171,7 @@ public enum BF16 {
         let engine: dnnl_engine_t
         var src = dnnl_memory_desc_t(), wei = dnnl_memory_desc_t(), dst = dnnl_memory_desc_t()
         var scratchMD = dnnl_memory_desc_t()
-        let scratch: UnsafeMutableRawPointer?
+        let scratchBytes: Int
         let impl: String
 
         init(_ key: Key, engine: dnnl_engine_t) {
@@ -190,8 +205,7 @@ public enum BF16 {
             _ = withUnsafeMutablePointer(to: &info) { dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, $0) }
             impl = info.map { String(cString: $0) } ?? "?"
             scratchMD = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0)?.pointee ?? dnnl_memory_desc_t()
-            let bytes = dnnl_memory_desc_get_size(&scratchMD)
-            scratch = bytes > 0 ? LargeBuffer.allocate(bytes: bytes) : nil
+            scratchBytes = dnnl_memory_desc_get_size(&scratchMD)
             var p: dnnl_primitive_t?
             check(dnnl_primitive_create(&p, pd), "primitive")
             primitive = p!
@@ -203,10 +217,10 @@ public enum BF16 {
         deinit {
             dnnl_primitive_destroy(primitive)
             dnnl_stream_destroy(stream)
-            if let scratch { LargeBuffer.free(scratch) }
         }
 
-        func execute(a: UnsafePointer<UInt16>, b: UnsafePointer<UInt16>, c: UnsafeMutablePointer<Float>) {
+        func execute(a: UnsafePointer<UInt16>, b: UnsafePointer<UInt16>, c: UnsafeMutablePointer<Float>,
+                     scratch: UnsafeMutableRawPointer?) {
             var ma: dnnl_memory_t?, mb: dnnl_memory_t?, mc: dnnl_memory_t?, msp: dnnl_memory_t?
             check(dnnl_memory_create(&ma, &src, engine, UnsafeMutableRawPointer(mutating: a)), "memory")
             check(dnnl_memory_create(&mb, &wei, engine, UnsafeMutableRawPointer(mutating: b)), "memory")
