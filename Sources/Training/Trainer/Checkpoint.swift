@@ -173,7 +173,12 @@ extension Trainer {
         enc.outputFormatting = [.sortedKeys]
         func dict(_ c: TrainConfig) -> [String: String] {
             guard let d = try? enc.encode(c), let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any] else { return [:] }
-            return o.mapValues { "\($0)" }
+            // Nested values (the LoRA settings) as sorted-key JSON: a dictionary's description
+            // lists its keys in random order, which made equal settings look different.
+            return o.mapValues { v in
+                (try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .fragmentsAllowed]))
+                    .flatMap { String(data: $0, encoding: .utf8) } ?? "\(v)"
+            }
         }
         let da = dict(a), db = dict(b)
         let keys = Set(da.keys).union(db.keys).sorted().filter { da[$0] != db[$0] }
