@@ -81,9 +81,8 @@ public enum BF16 {
 
     /// "oneDNN 2.6.3, avx512_core_bf16 (native bf16)" — recorded with runs that compute in bf16.
     public static var backend: String {
-        let v = dnnl_version()!.pointee
         let isa = dnnl_get_effective_cpu_isa()
-        return "oneDNN \(v.major).\(v.minor).\(v.patch), ISA \(isaName(isa))\(isNative ? " (native bf16)" : " (bf16 emulated: slow)")"
+        return "oneDNN \(versionString), ISA \(isaName(isa))\(isNative ? " (native bf16)" : " (bf16 emulated: slow)")"
     }
 
     /// Whether the CPU multiplies bf16 in hardware (AVX512-BF16, AMX, AVX2-VNNI-2); elsewhere
@@ -91,6 +90,30 @@ public enum BF16 {
     public static var isNative: Bool {
         let isa = dnnl_get_effective_cpu_isa().rawValue
         return [dnnl_cpu_isa_avx512_core_bf16, dnnl_cpu_isa_avx512_core_amx].contains { $0.rawValue & isa == $0.rawValue }
+    }
+
+    /// nil when oneDNN can run bf16 products on this CPU; otherwise why not (checked once, by
+    /// building a small product: a CPU without any bf16 path makes that fail, not crash later).
+    public static let unavailableReason: String? = {
+        var src = dnnl_memory_desc_t(), wei = dnnl_memory_desc_t(), dst = dnnl_memory_desc_t()
+        var desc = dnnl_matmul_desc_t()
+        let dims: [Int64] = [32, 32] + [Int64](repeating: 0, count: 10)
+        guard dnnl_memory_desc_init_by_tag(&src, 2, dims, dnnl_bf16, dnnl_ab) == dnnl_success,
+              dnnl_memory_desc_init_by_tag(&wei, 2, dims, dnnl_bf16, dnnl_ba) == dnnl_success,
+              dnnl_memory_desc_init_by_tag(&dst, 2, dims, dnnl_f32, dnnl_ab) == dnnl_success,
+              dnnl_matmul_desc_init(&desc, &src, &wei, nil, &dst) == dnnl_success else {
+            return "oneDNN rejected a bf16 matmul description"
+        }
+        var pd: dnnl_primitive_desc_t?
+        let status = dnnl_primitive_desc_create(&pd, &desc, nil, Cache.shared.engine, nil)
+        if let pd { dnnl_primitive_desc_destroy(pd) }
+        return status == dnnl_success
+            ? nil : "oneDNN \(versionString) has no bf16 matmul for this CPU (ISA \(isaName(dnnl_get_effective_cpu_isa())))"
+    }()
+
+    private static var versionString: String {
+        let v = dnnl_version()!.pointee
+        return "\(v.major).\(v.minor).\(v.patch)"
     }
 
     /// The oneDNN implementation that runs a product of this shape, e.g. "brg:avx512_core_bf16".

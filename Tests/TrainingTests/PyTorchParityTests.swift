@@ -118,43 +118,52 @@ import Transformer
     }
 }
 
-/// A frozen projection computed in bf16 on SmolLM2's real Q4_1 weights (q: 576 → 576, gate:
-/// 576 → 1536, down: 1536 → 576, the tied head) equals the exact product of the bf16-rounded
-/// input and dequantised weight, forward and input-gradient, up to fp32 accumulation.
+/// A frozen projection computed in bf16 equals the exact product of the bf16-rounded input and
+/// dequantised weight (plus the bias, which stays fp32), forward and input-gradient, up to fp32
+/// accumulation: on SmolLM2's real Q4_1 weights (q: 576 → 576, gate: 576 → 1536, down:
+/// 1536 → 576, the tied head) and on the tiny Qwen2's biased q/k/v (BF16 file, F32 biases).
 @Suite struct FrozenBF16Tests {
-    @Test func bf16ProductsOnRealWeightsEqualTheRoundedOperandsProduct() throws {
-        let lm = try LanguageModel.load(PyTorchParityTests.modelPath)
+    static func check(_ name: String, _ w: Linear, m: Int = 37) {
         Parallel.workers = 2
-        let L = lm.weights.layers[3]
-        for (name, w) in [("q", L.q), ("gate", L.gate), ("down", L.down), ("head", lm.weights.lmHead)] {
-            let m = 37
-            var rng = SeededRNG(seed: 3)
-            let x = (0..<(m * w.cols)).map { _ in rng.nextFloat() * 4 - 2 }
-            let dy = (0..<(m * w.rows)).map { _ in rng.nextFloat() * 2 - 1 }
-            var wf = [Float](repeating: 0, count: w.rows * w.cols)
-            wf.withUnsafeMutableBufferPointer { w.dequantizeRows(0, w.rows, into: $0.baseAddress!) }
-            let wr = wf.map { Double(BF16.float(BF16.round($0))) }
-            let f = FrozenLinear(linear: w, scratch: Scratch(), bf16: BF16Base())
-            var y = [Float](repeating: 0, count: m * w.rows), dx = [Float](repeating: 0.5, count: m * w.cols)
-            f.forward(x, m: m, &y)
-            f.backwardInput(dy, m: m, &dx)
-            var worstY = 0.0, worstDX = 0.0, scaleY = 0.0, scaleDX = 0.0
-            for i in 0..<m {
-                let xr = (0..<w.cols).map { Double(BF16.float(BF16.round(x[i * w.cols + $0]))) }
-                for r in 0..<w.rows {
-                    var s = 0.0
-                    for j in 0..<w.cols { s += xr[j] * wr[r * w.cols + j] }
-                    worstY = max(worstY, abs(Double(y[i * w.rows + r]) - s)); scaleY = max(scaleY, abs(s))
-                }
-                let dyr = (0..<w.rows).map { Double(BF16.float(BF16.round(dy[i * w.rows + $0]))) }
-                for j in 0..<w.cols {
-                    var s = 0.5
-                    for r in 0..<w.rows { s += dyr[r] * wr[r * w.cols + j] }
-                    worstDX = max(worstDX, abs(Double(dx[i * w.cols + j]) - s)); scaleDX = max(scaleDX, abs(s))
-                }
+        var rng = SeededRNG(seed: 3)
+        let x = (0..<(m * w.cols)).map { _ in rng.nextFloat() * 4 - 2 }
+        let dy = (0..<(m * w.rows)).map { _ in rng.nextFloat() * 2 - 1 }
+        var wf = [Float](repeating: 0, count: w.rows * w.cols)
+        wf.withUnsafeMutableBufferPointer { w.dequantizeRows(0, w.rows, into: $0.baseAddress!) }
+        let wr = wf.map { Double(BF16.float(BF16.round($0))) }
+        let f = FrozenLinear(linear: w, scratch: Scratch(), bf16: BF16Base())
+        var y = [Float](repeating: 0, count: m * w.rows), dx = [Float](repeating: 0.5, count: m * w.cols)
+        f.forward(x, m: m, &y)
+        f.backwardInput(dy, m: m, &dx)
+        var worstY = 0.0, worstDX = 0.0, scaleY = 0.0, scaleDX = 0.0
+        for i in 0..<m {
+            let xr = (0..<w.cols).map { Double(BF16.float(BF16.round(x[i * w.cols + $0]))) }
+            for r in 0..<w.rows {
+                var s = Double(w.bias?[r] ?? 0)
+                for j in 0..<w.cols { s += xr[j] * wr[r * w.cols + j] }
+                worstY = max(worstY, abs(Double(y[i * w.rows + r]) - s)); scaleY = max(scaleY, abs(s))
             }
-            #expect(worstY <= 1e-5 * scaleY, "\(name) forward: \(worstY) of \(scaleY)")
-            #expect(worstDX <= 1e-5 * scaleDX, "\(name) input gradient: \(worstDX) of \(scaleDX)")
+            let dyr = (0..<w.rows).map { Double(BF16.float(BF16.round(dy[i * w.rows + $0]))) }
+            for j in 0..<w.cols {
+                var s = 0.5
+                for r in 0..<w.rows { s += dyr[r] * wr[r * w.cols + j] }
+                worstDX = max(worstDX, abs(Double(dx[i * w.cols + j]) - s)); scaleDX = max(scaleDX, abs(s))
+            }
         }
+        #expect(worstY <= 1e-5 * scaleY, "\(name) forward: \(worstY) of \(scaleY)")
+        #expect(worstDX <= 1e-5 * scaleDX, "\(name) input gradient: \(worstDX) of \(scaleDX)")
+    }
+
+    @Test func smolLM2Q41Weights() throws {
+        let lm = try LanguageModel.load(PyTorchParityTests.modelPath)
+        let L = lm.weights.layers[3]
+        for (name, w) in [("q", L.q), ("gate", L.gate), ("down", L.down), ("head", lm.weights.lmHead)] { Self.check(name, w) }
+    }
+
+    @Test func qwen2BiasedProjections() throws {
+        let lm = try TinyModels.load("tiny-qwen2")
+        let L = lm.weights.layers[0]
+        #expect(L.q.bias != nil && L.k.bias != nil && L.v.bias != nil)
+        for (name, w) in [("q", L.q), ("k", L.k), ("v", L.v), ("o", L.o)] { Self.check("tiny-qwen2 \(name)", w, m: 5) }
     }
 }

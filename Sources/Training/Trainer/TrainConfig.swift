@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// Everything that decides a training run's numbers (recorded with the run, stored in every
 /// checkpoint, compared on resume).
@@ -74,6 +75,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         guard maxGradNorm >= 0, maxGradNorm.isFinite else { throw bad("max_grad_norm", "must be >= 0, got \(maxGradNorm)") }
         guard evalEvery >= 0 else { throw bad("eval_every", "must be >= 0, got \(evalEvery)") }
         guard saveEvery >= 0 else { throw bad("save_every", "must be >= 0, got \(saveEvery)") }
+        if computeDType == .bf16, let why = BF16.unavailableReason {
+            throw bad("compute_dtype", "bf16 is not available here: \(why); use fp32")
+        }
     }
 
     /// Optimiser steps for a training set of `count` sequences.
