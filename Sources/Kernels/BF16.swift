@@ -116,11 +116,6 @@ public enum BF16 {
         return "\(v.major).\(v.minor).\(v.patch)"
     }
 
-    /// The oneDNN implementation that runs a product of this shape, e.g. "brg:avx512_core_bf16".
-    public static func implementation(m: Int, n: Int, k: Int) -> String {
-        Cache.shared.entry(Key(part: Int.min, transB: true, m: m, n: n, k: k, lda: k, ldb: k, ldc: n, accumulate: false)).impl
-    }
-
     private static func isaName(_ isa: dnnl_cpu_isa_t) -> String {
         switch isa {
         case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx"
@@ -195,7 +190,6 @@ public enum BF16 {
         var src = dnnl_memory_desc_t(), wei = dnnl_memory_desc_t(), dst = dnnl_memory_desc_t()
         var scratchMD = dnnl_memory_desc_t()
         let scratchBytes: Int
-        let impl: String
 
         init(_ key: Key, engine: dnnl_engine_t) {
             self.engine = engine
@@ -224,9 +218,6 @@ public enum BF16 {
             check(dnnl_primitive_desc_create(&pd, &desc, attr, engine, nil),
                   "bf16 matmul \(key.m)×\(key.k) · \(key.k)×\(key.n)")
             defer { dnnl_primitive_desc_destroy(pd) }
-            var info: UnsafePointer<CChar>?
-            _ = withUnsafeMutablePointer(to: &info) { dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, $0) }
-            impl = info.map { String(cString: $0) } ?? "?"
             scratchMD = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0)?.pointee ?? dnnl_memory_desc_t()
             scratchBytes = dnnl_memory_desc_get_size(&scratchMD)
             var p: dnnl_primitive_t?

@@ -33,10 +33,7 @@ struct FrozenLinear: FrozenMatrix {
         guard m > 0 else { return }
         StepProfile.measure(phase) {
             guard let bf16 else { linear.forward(x, m: m, y, scratch: scratch); return }
-            let a = bf16.inputs.get(m * cols)
-            BF16.convert(x, a, m * cols)
-            BF16.gemm(transB: true, m: m, n: rows, k: cols, a: a, lda: cols, b: weights(bf16), ldb: cols,
-                      accumulate: false, c: y, ldc: rows)
+            product(bf16, x, m: m, transposed: false, y)
             if let bias = linear.bias {
                 bias.withUnsafeBufferPointer { b in for i in 0..<m { Vec.add(b.baseAddress!, y + i * rows, rows) } }
             }
@@ -47,11 +44,19 @@ struct FrozenLinear: FrozenMatrix {
         guard m > 0 else { return }
         StepProfile.measure(phase) {
             guard let bf16 else { linear.backwardInput(dy, m: m, dx, scratch: scratch); return }
-            let a = bf16.inputs.get(m * rows)
-            BF16.convert(dy, a, m * rows)
-            BF16.gemm(transB: false, m: m, n: cols, k: rows, a: a, lda: rows, b: weights(bf16), ldb: cols,
-                      accumulate: true, c: dx, ldc: cols)
+            product(bf16, dy, m: m, transposed: true, dx)
         }
+    }
+
+    /// bf16(input) · bf16(W)ᵀ into `out` (forward: input m × cols, out m × rows, overwritten), or
+    /// with `transposed` bf16(input) · bf16(W) added to `out` (input gradient: m × rows → m × cols).
+    private func product(_ base: BF16Base, _ input: UnsafePointer<Float>, m: Int, transposed: Bool,
+                         _ out: UnsafeMutablePointer<Float>) {
+        let k = transposed ? rows : cols, n = transposed ? cols : rows
+        let a = base.inputs.get(m * k)
+        BF16.convert(input, a, m * k)
+        BF16.gemm(transB: !transposed, m: m, n: n, k: k, a: a, lda: k, b: weights(base), ldb: cols,
+                  accumulate: transposed, c: out, ldc: n)
     }
 
     private func weights(_ base: BF16Base) -> UnsafePointer<UInt16> {
