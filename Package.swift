@@ -47,7 +47,8 @@ let package = Package(
         // Hugging Face hub downloads (models, datasets) into a local cache.
         .target(name: "Hub", dependencies: ["Kernels"], swiftSettings: cpu),
         // Markdown notebooks: cells of `key = value` parameters, schemas, defaults.
-        .target(name: "Notebook", swiftSettings: cpu),
+        // (The schema's choices come from the Training and Dataset enums the cells parse into.)
+        .target(name: "Notebook", dependencies: ["Training", "Dataset"], swiftSettings: cpu),
         // The interactive shell: line editing (libedit), completion, history, commands.
         .target(name: "REPL", dependencies: ["CEditLine", "Notebook", "Kernels"], swiftSettings: cpu),
         // What the cells and commands do: prepare data, train, infer, record, replay, plot.

@@ -14,6 +14,41 @@ public struct Row: Sendable, Equatable {
     public subscript(_ name: String) -> String? { columns[name] }
 }
 
+/// The record layouts a notebook or flag can name (`format.format`); `RecordFormat` is the
+/// parsed form (a mapping carries its columns).
+public enum RecordLayout: String, CaseIterable, Sendable {
+    case auto
+    case medicalO1 = "medical-o1"
+    case alpaca
+    case sharegpt
+    case questionThinkAnswer = "question-think-answer"
+    case mapping
+
+    /// The format this layout names; `columns` is read only by `mapping`.
+    public func format(columns: String) throws -> RecordFormat {
+        switch self {
+        case .auto: return .auto
+        case .medicalO1: return .medicalO1
+        case .alpaca: return .alpaca
+        case .sharegpt: return .shareGPT
+        case .questionThinkAnswer: return .questionThinkAnswer
+        case .mapping:
+            guard !columns.isEmpty else {
+                throw DatasetError("format = \"mapping\" needs columns, e.g. columns = \"question=instruction,cot=think,answer=answer\"")
+            }
+            return try RecordFormat.mapping(parsing: columns)
+        }
+    }
+}
+
+/// Which tokens carry loss.
+public enum TrainOn: String, CaseIterable, Sendable {
+    /// The response (reasoning and answer) and the EOS after it.
+    case response
+    /// Every token of the example.
+    case all
+}
+
 /// How records map to the canonical columns.
 public enum RecordFormat: Sendable, Equatable {
     /// Chosen from the first record's keys.

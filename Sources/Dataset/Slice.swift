@@ -8,7 +8,7 @@ extension Dataset {
         return d
     }
 
-    static func sliceRange(_ spec: String, count: Int) throws -> Range<Int> {
+    public static func sliceRange(_ spec: String, count: Int) throws -> Range<Int> {
         let s = spec.trimmingCharacters(in: .whitespaces)
         guard let open = s.firstIndex(of: "["), s.hasSuffix("]") else {
             throw DatasetError("slice \"\(spec)\": expected [start:end], e.g. train[0:500], [:100], [-20:]")

@@ -1,5 +1,11 @@
-/// Every cell kind's parameters: type, default and one-line help. This is the single place to
-/// add a key; parsing, resolving, completion and `:help` all read it.
+import Dataset
+import Training
+
+/// Every cell kind's parameters: type, default, range, choices and one-line help. This is the
+/// single place a key is defined: notebooks, the REPL, `--set`, the command-line flags of
+/// `tunelab train/generate/score/merge`, completion and `:help` all read it, and each cell type
+/// (`Session/Cells`) builds its typed configuration from the resolved values. Adding a key is one
+/// line here plus its use in the cell.
 public enum CellSchema {
     public static func params(for kind: CellKind) -> [ParamSpec] {
         switch kind {
@@ -8,6 +14,7 @@ public enum CellSchema {
         case .train: return train
         case .infer: return infer
         case .eval: return eval
+        case .score: return score
         case .export: return export
         }
     }
@@ -23,25 +30,27 @@ public enum CellSchema {
         case .format: return "load a data set, apply the prompt template, tokenise, split"
         case .train: return "LoRA fine-tuning"
         case .infer: return "generate an answer (with the session's adapter by default)"
-        case .eval: return "loss on the validation (or another) split"
+        case .eval: return "loss on the validation (or training) examples, base and adapter"
+        case .score: return "mean negative log-likelihood per token and perplexity of a text"
         case .export: return "save the adapter (optionally merged into the base weights)"
         }
     }
 
+    // Choices come from the enums the cells parse them into, so a new case is a new choice.
     static let load: [ParamSpec] = [
-        .init("model", .string("default"), "a .gguf file, a Hugging Face model folder, hf:org/name, or 'default'"),
-        .init("threads", .int(0), "worker threads (0 = all cores)", min: 0),
+        .init("model", .string("default"), "a .gguf file, a Hugging Face model folder, hf:org/name[@revision], or 'default'"),
+        .init("threads", .int(0), "worker threads (0 = all cores); results do not depend on it", min: 0),
     ]
 
     static let format: [ParamSpec] = [
         .init("data", .string("notebooks/data/medical-cot-sample.jsonl"), "data file (path, or hf:org/name/file)"),
-        .init("format", .string("auto"), "record layout", choices: ["auto", "medical-o1", "alpaca", "sharegpt", "question-think-answer", "mapping"]),
-        .init("columns", .string(""), "for format = \"mapping\": field=column pairs, e.g. \"Question=q,Complex_CoT=cot,Response=a\""),
-        .init("split", .string(""), "slice of the data, e.g. \"train[0:100]\" (empty = all)"),
+        .init("format", .string("auto"), "record layout", choices: RecordLayout.allCases.map(\.rawValue)),
+        .init("columns", .string(""), "for format = \"mapping\": role=column pairs (roles question, cot, answer, system), e.g. \"question=instruction,cot=think,answer=answer\""),
+        .init("split", .string(""), "slice of the rows, e.g. \"train[0:100]\" (empty = all)"),
         .init("template", .string("notebooks/templates/medical-cot.txt"), "prompt template file"),
         .init("template_text", .string(""), "inline template (overrides template)"),
         .init("max_seq_length", .int(512), "longest tokenised example (longer ones are truncated)", min: 8),
-        .init("train_on", .string("response"), "which tokens carry loss", choices: ["response", "all"]),
+        .init("train_on", .string("response"), "which tokens carry loss", choices: TrainOn.allCases.map(\.rawValue)),
         .init("packing", .bool(false), "pack several examples into one sequence"),
         .init("val_fraction", .double(0.1), "fraction held out for validation (0 = none)", min: 0, max: 0.9),
         .init("seed", .int(3407), "seed of the shuffle and split", min: 0),
@@ -49,55 +58,71 @@ public enum CellSchema {
 
     static let train: [ParamSpec] = [
         .init("r", .int(16), "LoRA rank", min: 1),
-        .init("lora_alpha", .int(16), "LoRA scaling numerator (scale = alpha / r, or alpha / sqrt(r) with rslora)", min: 0),
+        .init("lora_alpha", .double(16), "LoRA scaling numerator (scale = alpha / r, or alpha / sqrt(r) with rslora)", min: 0, minExclusive: true),
         .init("lora_dropout", .double(0.0), "dropout on the LoRA input", min: 0, max: 0.99),
         .init("use_rslora", .bool(false), "rank-stabilised scaling alpha / sqrt(r)"),
-        .init("targets", .array(["q", "k", "v", "o", "gate", "up", "down"].map { .string($0) }), "projections that get adapters",
-              choices: ["q", "k", "v", "o", "gate", "up", "down"]),
+        .init("targets", .array(LoRATarget.allCases.map { .string($0.rawValue) }), "projections that get adapters",
+              choices: LoRATarget.allCases.map(\.rawValue)),
         .init("batch_size", .int(2), "sequences per micro-batch", min: 1),
         .init("grad_accum", .int(4), "micro-batches per optimiser step", min: 1),
-        .init("lr", .double(2e-4), "peak learning rate", min: 0),
-        .init("scheduler", .string("linear"), "learning-rate schedule", choices: ["constant", "constant_with_warmup", "linear", "cosine"]),
-        .init("warmup_steps", .int(5), "linear warm-up steps", min: 0),
-        .init("warmup_ratio", .double(0.0), "warm-up as a fraction of all steps (used when warmup_steps = 0)", min: 0, max: 1),
+        .init("lr", .double(2e-4), "peak learning rate", min: 0, minExclusive: true),
+        .init("scheduler", .string("linear"), "learning-rate schedule", choices: LRSchedule.Kind.allCases.map(\.rawValue)),
+        .init("warmup_steps", .int(5), "linear warm-up steps (when > 0 it wins over warmup_ratio, as in transformers)", min: 0),
+        .init("warmup_ratio", .double(0.0), "warm-up as a fraction of all steps (used only when warmup_steps = 0)", min: 0, max: 1),
         .init("max_steps", .int(60), "optimiser steps (0 = use epochs)", min: 0),
-        .init("epochs", .int(1), "passes over the training data (when max_steps = 0)", min: 0),
+        .init("epochs", .int(1), "passes over the training data (when max_steps = 0)", min: 1),
         .init("weight_decay", .double(0.01), "AdamW weight decay", min: 0),
         .init("max_grad_norm", .double(1.0), "gradient clipping norm (0 = off)", min: 0),
         .init("seed", .int(3407), "seed of LoRA init, dropout and batch order", min: 0),
         .init("eval_every", .int(0), "validation loss every N steps (0 = only at the end)", min: 0),
         .init("save_every", .int(20), "checkpoint every N steps (0 = only at the end)", min: 0),
-        .init("out", .string(""), "output folder (empty = runs/run-<id>)"),
+        .init("out", .string(""), "output folder (empty = runs/run-<id>-cell<n>)"),
         .init("gradient_checkpointing", .bool(false), "recompute activations in backward to save memory"),
-        .init("compute_dtype", .string("fp32"), "frozen base products: fp32, or bf16 with fp32 accumulation (~2x faster on AVX512-BF16/AMX CPUs)",
-              choices: ["fp32", "bf16"]),
-        .init("resume", .string(""), "checkpoint folder to resume from"),
+        .init("compute_dtype", .string("fp32"), "frozen base products: fp32, or bf16 with fp32 accumulation (~1.5x faster on AVX512-BF16/AMX CPUs)",
+              choices: ComputeDType.allCases.map(\.rawValue)),
+        .init("resume", .string(""), "checkpoint folder to resume from (same settings; `tunelab branch` changes them)"),
         .init("plot", .bool(true), "write the loss curves PNG at the end"),
     ]
 
     static let infer: [ParamSpec] = [
-        .init("question", .string(""), "question, formatted with the session's template"),
+        .init("question", .string(""), "question, formatted with the session's template (or the chat template when no format cell ran)"),
         .init("rows", .string("0"), "with no question or prompt: the validation rows to ask, \"N\" or a range \"A:B\" (e.g. \"0:16\")"),
-        .init("prompt", .string(""), "raw prompt (overrides question)"),
+        .init("prompt", .string(""), "raw prompt text (overrides question)"),
+        .init("chat", .bool(false), "wrap prompt as a user turn with the model's own chat template"),
+        .init("system", .string(""), "system message (with chat = true)"),
         .init("adapter", .string("auto"), "auto (this session's adapter, if any) | none | an adapter folder"),
         .init("max_new_tokens", .int(256), "longest answer in tokens", min: 1),
         .init("temperature", .double(0.0), "sampling temperature (0 = greedy)", min: 0),
         .init("top_k", .int(0), "keep the k most likely tokens (0 = off)", min: 0),
-        .init("top_p", .double(1.0), "nucleus sampling mass (1 = off)", min: 0, max: 1),
-        .init("repetition_penalty", .double(1.0), "penalty on tokens already generated (1 = off)", min: 0),
+        .init("top_p", .double(1.0), "nucleus sampling mass (1 = off)", min: 0, max: 1, minExclusive: true),
+        .init("repetition_penalty", .double(1.0), "penalty on tokens already generated (1 = off)", min: 0, minExclusive: true),
         .init("seed", .int(0), "sampling seed", min: 0),
+        .init("stop", .array([]), "stop when one of these texts appears"),
+        .init("ignore_eos", .bool(false), "keep generating past end-of-turn tokens"),
     ]
 
     static let eval: [ParamSpec] = [
-        .init("split", .string("validation"), "which examples: validation, train, or a slice like \"train[0:50]\""),
+        .init("split", .string("validation"), "which examples of the format cell: validation or train", choices: EvalSplit.allCases.map(\.rawValue)),
         .init("max_rows", .int(0), "evaluate at most this many examples (0 = all)", min: 0),
     ]
 
-    static let export: [ParamSpec] = [
-        .init("out", .string(""), "output folder (empty = next to the run)"),
-        .init("merge", .bool(false), "merge the adapter into the base weights"),
-        .init("dtype", .string("f32"), "weight type of merged tensors", choices: ["f32", "f16", "bf16"]),
+    static let score: [ParamSpec] = [
+        .init("text", .string(""), "the text to score"),
+        .init("file", .string(""), "a UTF-8 file to score instead of text"),
+        .init("adapter", .string("auto"), "auto (this session's adapter, if any) | none | an adapter folder"),
     ]
+
+    static let export: [ParamSpec] = [
+        .init("adapter", .string("auto"), "auto (this session's adapter) | an adapter folder"),
+        .init("out", .string(""), "output folder (empty = runs/run-<id>-export)"),
+        .init("merge", .bool(false), "merge the adapter into the base weights (a Hugging Face model folder)"),
+        .init("dtype", .string("f32"), "weight type of merged tensors", choices: MergeDType.allCases.map(\.rawValue)),
+    ]
+}
+
+/// Which examples an eval cell scores.
+public enum EvalSplit: String, CaseIterable, Sendable {
+    case validation, train
 }
 
 /// The type a parameter accepts; the default value's type decides it.
@@ -124,6 +149,8 @@ public struct ParamSpec: Sendable {
     /// Inclusive numeric bounds.
     public let min: Double?
     public let max: Double?
+    /// The lower bound itself is not allowed (lr > 0).
+    public let minExclusive: Bool
 
     public var type: ParamType {
         switch defaultValue {
@@ -135,7 +162,9 @@ public struct ParamSpec: Sendable {
         }
     }
 
-    init(_ key: String, _ defaultValue: ParamValue, _ help: String, choices: [String] = [], min: Double? = nil, max: Double? = nil) {
+    init(_ key: String, _ defaultValue: ParamValue, _ help: String, choices: [String] = [], min: Double? = nil, max: Double? = nil,
+         minExclusive: Bool = false) {
+        self.minExclusive = minExclusive
         self.key = key
         self.defaultValue = defaultValue
         self.help = help

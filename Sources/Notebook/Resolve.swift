@@ -5,6 +5,25 @@ public struct ResolvedParams: Equatable, Sendable {
     public let values: [String: ParamValue]
     /// Keys set by the cell or an override rather than left at their default.
     public let explicitKeys: Set<String>
+    /// Where values came from, for errors a cell finds later (a combination of keys, a missing
+    /// file): the notebook file and each key's line, or the command-line flag that set it.
+    public var file: String? = nil
+    public var lines: [String: Int] = [:]
+    public var flags: [String: String] = [:]
+
+    public init(kind: CellKind, values: [String: ParamValue], explicitKeys: Set<String>) {
+        self.kind = kind
+        self.values = values
+        self.explicitKeys = explicitKeys
+    }
+
+    /// An error about `key`, located as precisely as known: "nb.md:12: train.lr: …" in a
+    /// notebook, "--lr (train.lr): …" on the command line.
+    public func error(_ key: String, _ message: String, suggestion: String? = nil) -> NotebookError {
+        let name = "\(kind.rawValue).\(key)"
+        if let flag = flags[key] { return NotebookError(key: "\(flag) (\(name))", message: message, suggestion: suggestion) }
+        return NotebookError(file: lines[key] != nil ? file : nil, line: lines[key], key: name, message: message, suggestion: suggestion)
+    }
 
     public subscript(key: String) -> ParamValue? { values[key] }
 
@@ -21,8 +40,10 @@ public struct ResolvedParams: Equatable, Sendable {
 
 extension Cell {
     /// Defaults + the cell's own values + `overrides` (key → value, for this cell's kind).
-    public func resolve(overrides: [String: ParamValue] = [:]) throws -> ResolvedParams {
+    /// `flags` names the command-line flag behind an override (key → "--lr"), for errors.
+    public func resolve(overrides: [String: ParamValue] = [:], flags: [String: String] = [:]) throws -> ResolvedParams {
         var values: [String: ParamValue] = [:]
+        var lines: [String: Int] = [:]
         var explicit = Set<String>()
         let specs = CellSchema.params(for: kind)
         for key in overrides.keys where !specs.contains(where: { $0.key == key }) {
@@ -31,10 +52,14 @@ extension Cell {
         }
         for spec in specs {
             if let v = overrides[spec.key] {
-                values[spec.key] = try spec.check(v, kind: kind, line: nil, file: nil, origin: "set to")
+                do { values[spec.key] = try spec.check(v, kind: kind, line: nil, file: nil, origin: "set to") } catch var e as NotebookError {
+                    if let flag = flags[spec.key] { e.key = "\(flag) (\(e.key ?? spec.key))" }
+                    throw e
+                }
                 explicit.insert(spec.key)
             } else if let p = params.last(where: { $0.key == spec.key }) {
                 values[spec.key] = try spec.check(p.value, kind: kind, line: p.line, file: file, origin: "got")
+                if p.line > 0 { lines[spec.key] = p.line }
                 explicit.insert(spec.key)
             } else {
                 values[spec.key] = spec.defaultValue
@@ -44,7 +69,11 @@ extension Cell {
             throw NotebookError(file: file, line: p.line, key: "\(kind.rawValue).\(p.key)", message: "unknown parameter of a \(kind.rawValue) cell",
                                 suggestion: closest(to: p.key, in: specs.map(\.key)))
         }
-        return ResolvedParams(kind: kind, values: values, explicitKeys: explicit)
+        var r = ResolvedParams(kind: kind, values: values, explicitKeys: explicit)
+        r.file = file
+        r.lines = lines
+        r.flags = flags.filter { overrides[$0.key] != nil }
+        return r
     }
 }
 
@@ -87,6 +116,7 @@ extension ParamSpec {
         }
         if let d = out.doubleValue {
             if d.isNaN { throw fail("must be a number, not nan") }
+            if let lo = min, minExclusive, d <= lo { throw fail("must be greater than \(Self.number(lo)), \(origin) \(shown(out))") }
             if let lo = min, d < lo { throw fail("must be at least \(Self.number(lo)), \(origin) \(shown(out))") }
             if let hi = max, d > hi { throw fail("must be at most \(Self.number(hi)), \(origin) \(shown(out))") }
         }

@@ -8,16 +8,21 @@ public struct Series: Sendable {
     public var points: [(x: Double, y: Double)]
     /// nil: the palette colour for the series' position.
     public var color: Color?
+    /// Sparse measurements (eval loss every N steps): each point is drawn as a dot on the line
+    /// through the raw values, and the series is never smoothed (a moving average of a few
+    /// points would hide them).
+    public var markers: Bool
 
-    public init(name: String, points: [(x: Double, y: Double)], color: Color? = nil) {
+    public init(name: String, points: [(x: Double, y: Double)], color: Color? = nil, markers: Bool = false) {
         self.name = name
         self.points = points
         self.color = color
+        self.markers = markers
     }
 
     /// From `ExperimentDB.metrics(runID:name:)` rows.
-    public init(name: String, steps: [(step: Int, value: Double)], color: Color? = nil) {
-        self.init(name: name, points: steps.map { (x: Double($0.step), y: $0.value) }, color: color)
+    public init(name: String, steps: [(step: Int, value: Double)], color: Color? = nil, markers: Bool = false) {
+        self.init(name: name, points: steps.map { (x: Double($0.step), y: $0.value) }, color: color, markers: markers)
     }
 }
 
@@ -73,8 +78,9 @@ public func renderLineChart(series: [Series], options: ChartOptions) -> Image {
 
     // Curves in data space: the raw points plus, when smoothing, the smoothed ones.
     let raw = series.map(\.points)
-    let smoothed: [[(x: Double, y: Double)]] = raw.map { pts in
-        let ys = smooth(pts.map(\.y), weight: weight)
+    let smoothed: [[(x: Double, y: Double)]] = series.map { ser in
+        let pts = ser.points
+        let ys = smooth(pts.map(\.y), weight: ser.markers ? 0 : weight)
         return zip(pts, ys).map { (x: $0.x, y: $1) }
     }
 
@@ -152,13 +158,17 @@ public func renderLineChart(series: [Series], options: ChartOptions) -> Image {
     }
     let colors = series.indices.map { series[$0].color ?? Color.palette($0) }
     if weight > 0 {
-        for (i, pts) in raw.enumerated() {
+        for (i, pts) in raw.enumerated() where !series[i].markers {
             var faint = colors[i]
             faint.a = UInt8(Double(faint.a) * 0.28)
             stroke(pts, width: lineWidth * 0.7, color: faint)
         }
     }
     for (i, pts) in smoothed.enumerated() { stroke(pts, width: lineWidth, color: colors[i]) }
+    for (i, ser) in series.enumerated() where ser.markers {
+        for p in ser.points { if let q = toPixel(p.x, p.y) { coverage.dot(q.0, q.1, radius: lineWidth * 1.8) } }
+        coverage.composite(into: &img, color: colors[i], occupied: &occupied)
+    }
 
     if !hasData {
         let msg = "no data"

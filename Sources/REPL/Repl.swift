@@ -116,8 +116,10 @@ public final class Repl {
         if CellKind(rawValue: word) != nil {
             do {
                 let cell = try parseTypedCell(line, index: cells.count + 1)
+                let atEnd = cursor >= cells.count
                 cells.append(cell)
                 states.append(.notRun)
+                if atEnd { cursor = cells.count }   // past the end stays past the end
                 _ = runCells([cells.count - 1])
             } catch {
                 err("error: \(error)")
@@ -291,9 +293,12 @@ public final class Repl {
             Interrupt.clear()
             states[i] = state
             lastInterrupted = state == .interrupted
-            // The cursor moves past a cell that succeeded and stays on one that did not, so
-            // `:set …` then `:next` retries it.
-            if case .ok = state { if i >= cursor { cursor = i + 1 } } else { cursor = i }
+            // The cursor moves past a notebook cell that succeeded and stays on one that did
+            // not, so `:set …` then `:next` retries it. A cell typed at the prompt is an aside:
+            // the cursor stays where it was in the notebook.
+            if !typed {
+                if case .ok = state { if i >= cursor { cursor = i + 1 } } else { cursor = i }
+            }
             switch state {
             case .ok(let summary): out("cell \(i + 1) (\(cell.kind.rawValue)): \(summary)")
             case .failed(let e): err("error: cell \(i + 1) (\(cell.kind.rawValue)) failed: \(e)"); return false

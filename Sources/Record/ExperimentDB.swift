@@ -86,22 +86,68 @@ public final class ExperimentDB: @unchecked Sendable {
 
     /// Starts a run owned by this process (its pid is stored so a crash can be detected later).
     public func createRun(kind: RunKind = .run, notebookID: Int64? = nil, parentRunID: Int64? = nil,
-                          environment: RunEnvironment) throws -> Int64 {
-        try createRun(kind: kind, notebookID: notebookID, parentRunID: parentRunID, environment: environment, ownerPID: getpid())
+                          environment: RunEnvironment, command: String? = nil) throws -> Int64 {
+        try createRun(kind: kind, notebookID: notebookID, parentRunID: parentRunID, environment: environment, ownerPID: getpid(),
+                      command: command)
     }
 
-    func createRun(kind: RunKind, notebookID: Int64?, parentRunID: Int64?, environment: RunEnvironment, ownerPID: Int32) throws -> Int64 {
+    func createRun(kind: RunKind, notebookID: Int64?, parentRunID: Int64?, environment: RunEnvironment, ownerPID: Int32,
+                   command: String? = nil) throws -> Int64 {
         let env = try JSON.encode(environment.extra)
         return try withDB { db in
             try db.execute("""
                 INSERT INTO runs (notebook_id, parent_run_id, kind, status, started_at, tool_version, git_commit,
-                                  host_cpu, threads, blas, env_json, host, pid, pid_start)
-                VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  host_cpu, threads, blas, env_json, host, pid, pid_start, command)
+                VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [notebookID.map { .int($0) }, parentRunID.map { .int($0) }, .text(kind.rawValue), .double(now()),
                       environment.toolVersion.sql, environment.gitCommit.sql, environment.hostCPU.sql,
                       environment.threads.sql, environment.blas.sql, .text(env), .text(Host.name),
-                      .int(Int64(ownerPID)), Host.processStartTime(ownerPID).sql])
+                      .int(Int64(ownerPID)), Host.processStartTime(ownerPID).sql, command.sql])
             return db.lastInsertID
+        }
+    }
+
+    /// Rewrites a run's environment: what actually ran is known only after the `load` cell
+    /// (its thread count, the kernels picked for this CPU).
+    public func updateRunEnvironment(_ runID: Int64, _ environment: RunEnvironment) throws {
+        let env = try JSON.encode(environment.extra)
+        try withDB { db in
+            try db.execute("UPDATE runs SET tool_version = ?, git_commit = ?, host_cpu = ?, threads = ?, blas = ?, env_json = ? WHERE id = ?",
+                           [environment.toolVersion.sql, environment.gitCommit.sql, environment.hostCPU.sql,
+                            environment.threads.sql, environment.blas.sql, .text(env), .int(runID)])
+            if db.changes == 0 { throw RecordError("\(path): no run \(runID) to update") }
+        }
+    }
+
+    /// Structured facts about how a cell ended (merged into what is there).
+    public func setCellDetails(_ cellID: Int64, _ details: [String: String]) throws {
+        try withDB { db in
+            let old = try db.query("SELECT details_json FROM cell_executions WHERE id = ?", [.int(cellID)]) { $0.text(0) ?? "{}" }
+            guard let text = old.first else { throw RecordError("\(path): no cell execution \(cellID)") }
+            var merged = try JSON.decode(text, what: "details_json of cell execution \(cellID) in \(path)")
+            merged.merge(details) { _, new in new }
+            try db.execute("UPDATE cell_executions SET details_json = ? WHERE id = ?", [.text(try JSON.encode(merged)), .int(cellID)])
+        }
+    }
+
+    // MARK: file hashes
+
+    /// The sha256 recorded for `path` when its size, modification time and inode were these
+    /// (nil when not hashed since it last changed).
+    public func cachedHash(path: String, size: Int64, mtimeNanoseconds: Int64, inode: Int64) throws -> String? {
+        try withDB { db in
+            try db.query("SELECT sha256 FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ? AND inode = ?",
+                         [.text(path), .int(size), .int(mtimeNanoseconds), .int(inode)]) { $0.text(0) }.first ?? nil
+        }
+    }
+
+    public func storeHash(path: String, size: Int64, mtimeNanoseconds: Int64, inode: Int64, sha256: String) throws {
+        try withDB { db in
+            try db.execute("""
+                INSERT INTO file_hashes (path, size, mtime_ns, inode, sha256, hashed_at) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, inode = excluded.inode,
+                                                sha256 = excluded.sha256, hashed_at = excluded.hashed_at
+                """, [.text(path), .int(size), .int(mtimeNanoseconds), .int(inode), .text(sha256), .double(now())])
         }
     }
 
@@ -175,14 +221,15 @@ public final class ExperimentDB: @unchecked Sendable {
     }
 
     public func addGeneration(cellID: Int64, prompt: String, settings: [String: String] = [:], output: String,
-                              nTokens: Int, stoppedOnEOS: Bool, tokensPerSecond: Double?) throws {
+                              nTokens: Int, stoppedOnEOS: Bool, tokensPerSecond: Double?, outputIDs: [Int]? = nil) throws {
         let settingsJSON = try JSON.encode(settings)
+        let ids = outputIDs.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }
         try withDB { db in
             try db.execute("""
-                INSERT INTO generations (cell_id, prompt, settings_json, output, n_tokens, stopped_on_eos, tok_per_s)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO generations (cell_id, prompt, settings_json, output, n_tokens, stopped_on_eos, tok_per_s, output_ids)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, [.int(cellID), .text(prompt), .text(settingsJSON), .text(output), .int(Int64(nTokens)),
-                      .int(stoppedOnEOS ? 1 : 0), tokensPerSecond.sql])
+                      .int(stoppedOnEOS ? 1 : 0), tokensPerSecond.sql, ids.sql])
         }
     }
 
@@ -271,6 +318,13 @@ public final class ExperimentDB: @unchecked Sendable {
         }
     }
 
+    /// Names of the metrics one cell execution logged.
+    public func metricNames(cellID: Int64) throws -> [String] {
+        try withDB { db in
+            try db.query("SELECT DISTINCT name FROM metrics WHERE cell_id = ? ORDER BY name", [.int(cellID)]) { $0.text(0) ?? "" }
+        }
+    }
+
     /// The run's cell executions in execution order.
     public func cells(runID: Int64) throws -> [CellRecord] {
         try withDB { db in try cells(db, runID: runID) }
@@ -279,13 +333,20 @@ public final class ExperimentDB: @unchecked Sendable {
     public func generations(cellID: Int64) throws -> [GenerationRecord] {
         try withDB { db in
             try db.query("""
-                SELECT prompt, settings_json, output, n_tokens, stopped_on_eos, tok_per_s
+                SELECT prompt, settings_json, output, n_tokens, stopped_on_eos, tok_per_s, output_ids
                 FROM generations WHERE cell_id = ? ORDER BY id
                 """, [.int(cellID)]) { s in
-                GenerationRecord(cellID: cellID, prompt: s.text(0) ?? "",
-                                 settings: try JSON.decode(s.text(1) ?? "{}", what: "settings_json of a generation of cell \(cellID) in \(path)"),
-                                 output: s.text(2) ?? "", nTokens: Int(s.int(3) ?? 0), stoppedOnEOS: (s.int(4) ?? 0) != 0,
-                                 tokensPerSecond: s.double(5))
+                var g = GenerationRecord(cellID: cellID, prompt: s.text(0) ?? "",
+                                         settings: try JSON.decode(s.text(1) ?? "{}", what: "settings_json of a generation of cell \(cellID) in \(path)"),
+                                         output: s.text(2) ?? "", nTokens: Int(s.int(3) ?? 0), stoppedOnEOS: (s.int(4) ?? 0) != 0,
+                                         tokensPerSecond: s.double(5))
+                if let text = s.text(6) {
+                    guard let ids = try? JSONDecoder().decode([Int].self, from: Data(text.utf8)) else {
+                        throw RecordError("output_ids of a generation of cell \(cellID) in \(path) is not a JSON array of integers")
+                    }
+                    g.outputIDs = ids
+                }
+                return g
             }
         }
     }
@@ -305,7 +366,8 @@ public final class ExperimentDB: @unchecked Sendable {
                (SELECT step FROM metrics m WHERE m.run_id = r.id AND m.name = 'loss' ORDER BY cell_id DESC, step DESC LIMIT 1),
                (SELECT value FROM metrics m WHERE m.run_id = r.id AND m.name = 'loss' ORDER BY cell_id DESC, step DESC LIMIT 1),
                (SELECT value FROM metrics m WHERE m.run_id = r.id AND m.name = 'eval_loss' ORDER BY cell_id DESC, step DESC LIMIT 1),
-               EXISTS (SELECT 1 FROM metrics m WHERE m.run_id = r.id AND m.name = 'loss')
+               EXISTS (SELECT 1 FROM metrics m WHERE m.run_id = r.id AND m.name = 'loss'),
+               r.command
         FROM runs r LEFT JOIN notebooks n ON n.id = r.notebook_id
         """
 
@@ -315,7 +377,7 @@ public final class ExperimentDB: @unchecked Sendable {
                                 values + [.int(Int64(max(0, limit)))]) { s in
             (id: s.int(0) ?? 0, nb: s.text(1), kind: s.text(2) ?? "", status: s.text(3) ?? "", parent: s.int(4),
              started: s.double(5) ?? 0, ended: s.double(6), lastStep: s.int(7),
-             loss: s.double(8), evalLoss: s.double(9), hasLoss: (s.int(10) ?? 0) != 0)
+             loss: s.double(8), evalLoss: s.double(9), hasLoss: (s.int(10) ?? 0) != 0, command: s.text(11))
         }
         return try rows.map { r in
             guard let kind = RunKind(rawValue: r.kind), let status = RunStatus(rawValue: r.status) else {
@@ -327,20 +389,23 @@ public final class ExperimentDB: @unchecked Sendable {
             }
             // A NULL final value with rows present is a NaN loss, not a missing one.
             let finalLoss = r.hasLoss ? (r.loss ?? .nan) : nil
-            return RunSummary(id: r.id, notebookPath: r.nb, kind: kind, status: status, parentRunID: r.parent,
-                              startedAt: Date(timeIntervalSince1970: r.started), endedAt: r.ended.map(Date.init(timeIntervalSince1970:)),
-                              lastStep: r.lastStep.map { Int($0) }, finalLoss: finalLoss, finalEvalLoss: r.evalLoss, params: params)
+            var summary = RunSummary(id: r.id, notebookPath: r.nb, kind: kind, status: status, parentRunID: r.parent,
+                                     startedAt: Date(timeIntervalSince1970: r.started), endedAt: r.ended.map(Date.init(timeIntervalSince1970:)),
+                                     lastStep: r.lastStep.map { Int($0) }, finalLoss: finalLoss, finalEvalLoss: r.evalLoss, params: params)
+            summary.command = r.command
+            return summary
         }
     }
 
     private func cells(_ db: Connection, runID: Int64) throws -> [CellRecord] {
         try db.query("""
-            SELECT id, cell_index, kind, params_json, seed, files_json, started_at, duration_s, outcome, error, changes_json
+            SELECT id, cell_index, kind, params_json, seed, files_json, started_at, duration_s, outcome, error, changes_json,
+                   details_json
             FROM cell_executions WHERE run_id = ? ORDER BY id
             """, [.int(runID)]) { s in
             let id = s.int(0) ?? 0
             let outcome = s.text(8)
-            return CellRecord(
+            var c = CellRecord(
                 id: id, runID: runID, index: Int(s.int(1) ?? 0), kind: s.text(2) ?? "",
                 params: try JSON.decode(s.text(3) ?? "{}", what: "params_json of cell execution \(id) in \(path)"),
                 seed: s.int(4).map { UInt64(bitPattern: $0) },
@@ -348,6 +413,8 @@ public final class ExperimentDB: @unchecked Sendable {
                 startedAt: Date(timeIntervalSince1970: s.double(6) ?? 0), durationSeconds: s.double(7),
                 outcome: outcome.flatMap(CellOutcome.init(rawValue:)), error: s.text(9),
                 changes: try JSON.decode(s.text(10) ?? "{}", what: "changes_json of cell execution \(id) in \(path)"))
+            c.details = try JSON.decode(s.text(11) ?? "{}", what: "details_json of cell execution \(id) in \(path)")
+            return c
         }
     }
 

@@ -1,7 +1,9 @@
 import Foundation
 
 public enum RunKind: String, Sendable, CaseIterable {
-    case run, replay, resume, repl
+    /// `tunelab run NOTEBOOK`; `replay` of a run; `resume` (unused since v3); the REPL;
+    /// `command`: `tunelab train/generate/score/merge`; `branch`: `tunelab branch`.
+    case run, replay, resume, repl, command, branch
 }
 
 public enum RunStatus: String, Sendable, CaseIterable {
@@ -63,6 +65,8 @@ public struct RunSummary: Sendable {
     /// The resolved parameters of the run's key cells (by default its `train` cells), merged in
     /// cell order: what tells runs apart in listings and plot legends.
     public let params: [String: String]
+    /// The command line of a `command` run (`tunelab train --lr 1e-4 …`).
+    public var command: String? = nil
 }
 
 /// Everything `tunelab show RUN` and `replay` need about one run.
@@ -95,6 +99,8 @@ public struct CellRecord: Sendable {
     public let error: String?
     /// Parameters the session changed from the notebook (`--set`, `:set`), canonical text.
     public let changes: [String: String]
+    /// Structured facts about how the cell ended (a divergence's step, rows and tensor, …).
+    public var details: [String: String] = [:]
 }
 
 public struct GenerationRecord: Sendable, Equatable {
@@ -105,6 +111,8 @@ public struct GenerationRecord: Sendable, Equatable {
     public let nTokens: Int
     public let stoppedOnEOS: Bool
     public let tokensPerSecond: Double?
+    /// The generated token ids (nil for generations recorded before schema v3).
+    public var outputIDs: [Int]? = nil
 }
 
 public struct ArtifactRecord: Sendable, Equatable {

@@ -10,6 +10,7 @@ enum Schema {
     static let migrations: [Migration] = [
         Migration(version: 1, sql: v1),
         Migration(version: 2, sql: v2),
+        Migration(version: 3, sql: v3),
     ]
 
     /// Pragmas applied to every connection (also used by the crash-safety test's child process).
@@ -103,6 +104,52 @@ enum Schema {
     static let v2 = """
         ALTER TABLE notebooks ADD COLUMN content TEXT;
         ALTER TABLE cell_executions ADD COLUMN changes_json TEXT NOT NULL DEFAULT '{}';
+        """
+
+    /// v3: runs started from the command line (`command`, with the command line that started
+    /// them) and branches (`branch`): SQLite cannot change a CHECK constraint, so `runs` is
+    /// rebuilt (the documented 12-step procedure; foreign keys are off while migrating).
+    /// Generations keep their token ids (a replay compares them token by token); a cell keeps
+    /// structured details of how it ended (`details_json`: a divergence's step, rows, tensor);
+    /// `file_hashes` caches sha256 by (path, size, mtime, inode) so a large model is hashed once.
+    static let v3 = """
+        CREATE TABLE runs_v3 (
+            id            INTEGER PRIMARY KEY,
+            notebook_id   INTEGER REFERENCES notebooks(id) ON DELETE SET NULL,
+            parent_run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+            kind          TEXT NOT NULL CHECK (kind IN ('run', 'replay', 'resume', 'repl', 'command', 'branch')),
+            status        TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed', 'interrupted')),
+            started_at    REAL NOT NULL,
+            ended_at      REAL,
+            tool_version  TEXT,
+            git_commit    TEXT,
+            host_cpu      TEXT,
+            threads       INTEGER,
+            blas          TEXT,
+            env_json      TEXT NOT NULL DEFAULT '{}',
+            error         TEXT,
+            host          TEXT,
+            pid           INTEGER,
+            pid_start     TEXT,
+            command       TEXT         -- the command line of a 'command' run
+        );
+        INSERT INTO runs_v3 (id, notebook_id, parent_run_id, kind, status, started_at, ended_at, tool_version, git_commit,
+                             host_cpu, threads, blas, env_json, error, host, pid, pid_start)
+            SELECT id, notebook_id, parent_run_id, kind, status, started_at, ended_at, tool_version, git_commit,
+                   host_cpu, threads, blas, env_json, error, host, pid, pid_start FROM runs;
+        DROP TABLE runs;
+        ALTER TABLE runs_v3 RENAME TO runs;
+        CREATE INDEX runs_status ON runs(status);
+        ALTER TABLE generations ADD COLUMN output_ids TEXT;
+        ALTER TABLE cell_executions ADD COLUMN details_json TEXT NOT NULL DEFAULT '{}';
+        CREATE TABLE file_hashes (
+            path      TEXT PRIMARY KEY,
+            size      INTEGER NOT NULL,
+            mtime_ns  INTEGER NOT NULL,
+            inode     INTEGER NOT NULL,
+            sha256    TEXT NOT NULL,
+            hashed_at REAL NOT NULL
+        );
         """
 
     /// Brings the database to the newest version in `migrations`, all-or-nothing.

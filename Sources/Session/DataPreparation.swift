@@ -3,26 +3,25 @@ import Dataset
 import Tokenization
 import Training
 
-/// The `format` step's settings (the notebook cell's keys, the CLI's options).
-public struct FormatSettings: Sendable {
-    public var data = "notebooks/data/medical-cot-sample.jsonl"
-    /// auto | medical-o1 | alpaca | sharegpt | question-think-answer | mapping
-    public var format = "auto"
+/// The `format` cell's typed settings (built by `FormatCell` from the schema's resolved values;
+/// no defaults here: the schema holds them).
+public struct FormatConfig: Sendable {
+    /// Local path or `hf:org/name/file`.
+    public var data: String
+    public var layout: RecordLayout
     /// For `mapping`: "question=q,cot=cot,answer=a".
-    public var columns = ""
+    public var columns: String
     /// A slice such as "train[0:100]" (empty = all rows).
-    public var split = ""
-    public var template = "notebooks/templates/medical-cot.txt"
-    /// Inline template text; overrides `template` when not empty.
-    public var templateText = ""
-    public var maxSeqLength = 512
-    /// response | all
-    public var trainOn = "response"
-    public var packing = false
+    public var split: String
+    /// Template file; ignored when `templateText` is not empty.
+    public var template: String
+    public var templateText: String
+    public var maxSeqLength: Int
+    public var trainOn: TrainOn
+    public var packing: Bool
     /// Held-out fraction (0 = no validation set).
-    public var valFraction = 0.1
-    public var seed: UInt64 = 3407
-    public init() {}
+    public var valFraction: Double
+    public var seed: UInt64
 }
 
 /// Tokenised, split training data and what it came from.
@@ -47,30 +46,15 @@ public struct SessionError: Error, CustomStringConvertible, Sendable {
 }
 
 /// load → format → tokenise (EOS appended and trained, loss on the response) → split → pack.
-public func prepareData(_ s: FormatSettings, tokenizer: Tokenizer, dataPath: String? = nil) throws -> PreparedData {
+public func prepareData(_ s: FormatConfig, tokenizer: Tokenizer, dataPath: String? = nil) throws -> PreparedData {
     let path = try dataPath ?? resolveDataPath(s.data)
-    let format: RecordFormat
-    switch s.format {
-    case "auto": format = .auto
-    case "medical-o1": format = .medicalO1
-    case "alpaca": format = .alpaca
-    case "sharegpt": format = .shareGPT
-    case "question-think-answer": format = .questionThinkAnswer
-    case "mapping":
-        guard !s.columns.isEmpty else { throw SessionError("format = \"mapping\" needs columns, e.g. columns = \"question=q,cot=cot,answer=a\"") }
-        format = try RecordFormat.mapping(parsing: s.columns)
-    default:
-        throw SessionError("format: unknown record format \"\(s.format)\" (auto, medical-o1, alpaca, sharegpt, question-think-answer, mapping)")
-    }
+    let format = try s.layout.format(columns: s.columns)
     let dataset = try Dataset.load(path: path, format: format, slice: s.split.isEmpty ? nil : s.split)
     guard !dataset.rows.isEmpty else { throw SessionError("\(path): no rows (after the slice \"\(s.split)\")") }
     let template = s.templateText.isEmpty ? try PromptTemplate.load(path: s.template)
                                           : try PromptTemplate(s.templateText, source: "template_text")
-    guard s.trainOn == "response" || s.trainOn == "all" else {
-        throw SessionError("train_on: must be \"response\" or \"all\", got \"\(s.trainOn)\"")
-    }
     let builder = try ExampleBuilder(template: template, tokenizer: tokenizer,
-                                     options: TokenizeOptions(responseOnly: s.trainOn == "response", maxSeqLength: s.maxSeqLength))
+                                     options: TokenizeOptions(responseOnly: s.trainOn == .response, maxSeqLength: s.maxSeqLength))
     var trainRows = dataset, valRows = Dataset(rows: [], source: dataset.source)
     if s.valFraction > 0 {
         (trainRows, valRows) = try dataset.split(validation: .fraction(s.valFraction), seed: s.seed)

@@ -67,12 +67,13 @@ public struct TrainingReport: Sendable {
 
 /// Trains (or resumes) and prints progress; `onStep` sees each step (the record's metric writer).
 public func runTraining(weights: ModelWeights, data: PreparedData, config: TrainConfig, outputDirectory: String,
-                        baseModelName: String, resume: String? = nil, quiet: Bool = false,
+                        baseModelName: String, resume: String? = nil, branching: Bool = false, quiet: Bool = false,
                         onStep: (StepMetrics) throws -> Void = { _ in }) throws -> (Trainer, TrainingReport) {
     let trainer: Trainer
     if let resume, !resume.isEmpty {
         trainer = try Trainer.resume(from: resume, weights: weights, train: data.train, validation: data.validation,
-                                     config: config, outputDirectory: outputDirectory, baseModelName: baseModelName)
+                                     config: config, outputDirectory: outputDirectory, baseModelName: baseModelName,
+                                     changingSettings: branching)
     } else {
         trainer = try Trainer(weights: weights, train: data.train, validation: data.validation, config: config,
                               outputDirectory: outputDirectory, baseModelName: baseModelName)

@@ -3,6 +3,7 @@ import Foundation
 import Transformer
 import Training
 import Session
+import Notebook
 import Dataset
 import Kernels
 import ModelFiles
@@ -85,12 +86,11 @@ struct BenchTrain: ParsableCommand {
     @Option(name: .long) var seqLen = 256
     @Option(name: .long, help: "Timed optimiser steps (after --warmup untimed ones).") var steps = 3
     @Option(name: .long) var warmup = 1
-    @OptionGroup var lora: LoRAOptions
-    @Flag(name: .long) var gradientCheckpointing = false
-    @Option(name: .customLong("compute-dtype"), help: "Frozen base products in fp32 (OpenBLAS) or bf16 (oneDNN).") var computeDType = "fp32"
     @Option(name: .long, help: "Also write the batches as JSON (for scripts/bench_torch_train.py).") var writeBatches: String?
     @Flag(name: .long, help: "Also print where a step's time goes (frozen products, LoRA, attention, LM head, the rest).")
     var profile = false
+    @Argument(parsing: .allUnrecognized, help: "Train-cell parameters as flags (--r, --targets, --compute-dtype, --gradient-checkpointing, …; the schema's defaults).")
+    var trainFlags: [String] = []
 
     func run() throws {
         configureThreads(options.threads ?? 2)
@@ -106,11 +106,16 @@ struct BenchTrain: ParsableCommand {
             let d = try JSONSerialization.data(withJSONObject: obj)
             guard FileManager.default.createFile(atPath: f, contents: d) else { throw UserError("\(f): cannot write") }
         }
-        var c = TrainConfig()
-        c.lora = try lora.config()
-        c.batchSize = batchSize; c.gradAccum = 1; c.maxSteps = steps + warmup; c.warmupSteps = 0; c.lr = 2e-4
-        c.saveEvery = 0; c.gradientCheckpointing = gradientCheckpointing
-        c.computeDType = try parseComputeDType(computeDType)
+        // The train cell's settings (schema defaults, these flags), then the bench's fixed shape.
+        let c: TrainConfig
+        do {
+            let parsed = try CellFlags(kinds: [.train]).parse(trainFlags)
+            var o = parsed.overrides[.train] ?? [:]
+            o["batch_size"] = .int(batchSize); o["grad_accum"] = .int(1); o["max_steps"] = .int(steps + warmup)
+            o["warmup_steps"] = .int(0); o["save_every"] = .int(0)
+            c = try CellConfigs.train(o, flags: parsed.flags[.train] ?? [:])
+        } catch { throw UserError("\(error)") }
+        let gradientCheckpointing = c.gradientCheckpointing
         let t = try Trainer(weights: lm.weights, train: seqs, config: c, outputDirectory: nil, baseModelName: lm.path)
         var times: [Double] = []
         var trained = 0
@@ -156,8 +161,8 @@ struct BenchTrain: ParsableCommand {
 /// Fixed-length sequences: formatted rows' ids and labels concatenated and cut every `length`
 /// tokens (one attention segment each, like an unpadded batch in PyTorch).
 func benchSequences(_ lm: LanguageModel, data: String, template: String, count: Int, length: Int) throws -> [TrainSequence] {
-    var s = FormatSettings()
-    s.data = data; s.template = template; s.maxSeqLength = 1 << 20; s.valFraction = 0
+    let s = try CellConfigs.format(["data": .string(data), "template": .string(template), "max_seq_length": .int(1 << 20),
+                                    "val_fraction": .double(0)])
     let prepared = try prepareData(s, tokenizer: lm.tokenizer)
     var ids: [Int] = [], labels: [Int] = []
     var out: [TrainSequence] = []

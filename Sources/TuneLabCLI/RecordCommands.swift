@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Plot
 import Record
+import Session
 
 /// `--db PATH`, shared by the commands that read the experiment record.
 struct RecordOptions: ParsableArguments {
@@ -51,9 +52,13 @@ struct Show: ParsableCommand {
     @Argument(help: "Run id (see `tunelab runs`).")
     var id: Int64
 
+    @Flag(name: .long, help: "Everything as one JSON object (cells, metrics, generations, artifacts).")
+    var json = false
+
     func run() throws {
         let db = try RecordViews.open(record.db)
-        print(try RecordViews.describe(try RecordViews.detail(db, id), db: db))
+        let d = try RecordViews.detail(db, id)
+        print(json ? RecordViews.jsonText(try RecordViews.json(d, db: db)) : try RecordViews.describe(d, db: db))
     }
 }
 
@@ -69,9 +74,46 @@ struct Diff: ParsableCommand {
     @Argument(help: "Second run id.")
     var b: Int64
 
+    @Flag(name: .long, help: "Machine-readable JSON output.")
+    var json = false
+
     func run() throws {
         let db = try RecordViews.open(record.db)
-        print(RecordViews.diffText(try RecordViews.detail(db, a), try RecordViews.detail(db, b)))
+        let da = try RecordViews.detail(db, a), dbb = try RecordViews.detail(db, b)
+        print(json ? RecordViews.jsonText(RecordViews.diffJSON(da, dbb)) : RecordViews.diffText(da, dbb))
+    }
+}
+
+struct ExportRecord: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export-record",
+        abstract: "A run's record as JSON (one object) or CSV (section,cell,kind,key,step,value rows): parameters, environment, input hashes, metrics, generations.")
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case json, csv }
+
+    @OptionGroup var record: RecordOptions
+
+    @Argument(help: "Run id (see `tunelab runs`).")
+    var id: Int64
+
+    @Option(name: .long, help: "json or csv.")
+    var format: Format = .json
+
+    @Option(name: [.short, .long], help: "Write to this file instead of stdout.")
+    var output: String?
+
+    func run() throws {
+        let db = try RecordViews.open(record.db)
+        let d = try RecordViews.detail(db, id)
+        let text = format == .json ? RecordViews.jsonText(try RecordViews.json(d, db: db)) + "\n" : try RecordViews.csv(d, db: db)
+        if let output {
+            do { try Data(text.utf8).write(to: URL(fileURLWithPath: output), options: .atomic) } catch {
+                throw UserError("\(output): cannot write: \(error.localizedDescription)")
+            }
+            print("wrote \(output)")
+        } else {
+            FileHandle.standardOutput.write(Data(text.utf8))
+        }
     }
 }
 
@@ -127,36 +169,5 @@ struct PlotRuns: ParsableCommand {
 }
 
 private func printJSON(_ value: Any) {
-    let data = (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-    FileHandle.standardOutput.write(data)
-    FileHandle.standardOutput.write(Data("\n".utf8))
-}
-
-extension RecordViews {
-    /// The REPL's record commands with the CLI's arguments: `:runs`, `:show-run ID`, `:diff A B`,
-    /// `:plot ID… [--metric …] [-o …]`, on the record at `db`. False for any other name, so an
-    /// executor's `command(_:arguments:)` can start with `if try RecordViews.replCommand(…) { return true }`.
-    static func replCommand(_ name: String, arguments: [String], db: String) throws -> Bool {
-        let type: ParsableCommand.Type
-        switch name {
-        case "runs": type = Runs.self
-        case "show-run": type = Show.self
-        case "diff": type = Diff.self
-        case "plot": type = PlotRuns.self
-        default: return false
-        }
-        if arguments.contains("--help") || arguments.contains("-h") {
-            print(type.helpMessage())
-            return true
-        }
-        var command: ParsableCommand
-        do {
-            command = try type.parseAsRoot(["--db", db] + arguments)  // a --db given by the user comes last and wins
-        } catch {
-            // A usage error: ArgumentParser's own text, without exiting the REPL.
-            throw RecordViewError(type.message(for: error) + "\n" + type.usageString())
-        }
-        try command.run()
-        return true
-    }
+    print(RecordViews.jsonText(value))
 }

@@ -116,7 +116,7 @@ extension Trainer {
     /// streams restored, so the following steps equal the uninterrupted run's.
     public static func resume(from checkpoint: String, weights: ModelWeights, train: [TrainSequence],
                               validation: [TrainSequence] = [], config: TrainConfig, outputDirectory: String?,
-                              baseModelName: String) throws -> Trainer {
+                              baseModelName: String, changingSettings: Bool = false) throws -> Trainer {
         let statePath = checkpoint + "/" + CheckpointFiles.state
         guard let data = FileManager.default.contents(atPath: statePath) else {
             throw TrainError("\(checkpoint): not a checkpoint (no \(CheckpointFiles.state))")
@@ -128,8 +128,15 @@ extension Trainer {
         var mine = config, theirs = state.config
         mine.saveEvery = 0; theirs.saveEvery = 0; mine.evalEvery = 0; theirs.evalEvery = 0
         mine.gradientCheckpointing = false; theirs.gradientCheckpointing = false
-        guard mine == theirs else {
-            throw TrainError("\(checkpoint): the checkpoint was trained with other settings; resume needs the same ones. Checkpoint: \(describeDifference(theirs, mine))")
+        if changingSettings {
+            // A branch continues the same adapter under new settings: only its shape is fixed.
+            guard config.lora.rank == theirs.lora.rank, Set(config.lora.targets) == Set(theirs.lora.targets) else {
+                throw TrainError("\(checkpoint): a branch keeps the adapter's shape (r \(theirs.lora.rank), targets \(theirs.lora.targets.map(\.rawValue).joined(separator: ","))); got r \(config.lora.rank), targets \(config.lora.targets.map(\.rawValue).joined(separator: ","))")
+            }
+        } else {
+            guard mine == theirs else {
+                throw TrainError("\(checkpoint): the checkpoint was trained with other settings; resume needs the same ones (`tunelab branch` changes them). Checkpoint: \(describeDifference(theirs, mine))")
+            }
         }
         guard state.trainSequences == train.count, state.dataFingerprint == fingerprint(train) else {
             throw TrainError("\(checkpoint): the training data differs from the checkpoint's (\(state.trainSequences) sequences, fingerprint \(state.dataFingerprint); now \(train.count), \(fingerprint(train)))")
@@ -144,7 +151,8 @@ extension Trainer {
         guard let optData = FileManager.default.contents(atPath: optPath) else {
             throw TrainError("\(checkpoint): missing \(CheckpointFiles.optimizer)")
         }
-        let optState = try AdamWState(serialized: optData)
+        var optState = try AdamWState(serialized: optData)
+        if changingSettings { optState.config.lr = config.lr; optState.config.weightDecay = config.weightDecay }
         guard optState.tensors.map(\.m.count) == t.model.params.map(\.count) else {
             throw TrainError("\(optPath): optimiser state does not match the adapter's tensors")
         }

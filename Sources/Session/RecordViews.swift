@@ -3,13 +3,13 @@ import Plot
 import Record
 import Session
 
-/// Text and charts made from the experiment record: shared by `tunelab runs/show/diff/plot`
-/// and the REPL's `:runs`, `:show-run`, `:diff`, `:plot`.
-enum RecordViews {
-    static let defaultDB = "experiments/tunelab.sqlite"
+/// Text, JSON, CSV and charts made from the experiment record: shared by `tunelab
+/// runs/show/diff/plot/export-record` and the REPL's `:runs`, `:show-run`, `:diff`, `:plot`.
+public enum RecordViews {
+    public static let defaultDB = "experiments/tunelab.sqlite"
 
     /// Opens an existing record (never creates one: a typo in --db should not leave a new file).
-    static func open(_ path: String) throws -> ExperimentDB {
+    public static func open(_ path: String) throws -> ExperimentDB {
         guard FileManager.default.fileExists(atPath: path) else {
             throw RecordViewError("no experiment record at \(path) (runs are recorded there by `tunelab run` and the REPL; --db PATH picks another)")
         }
@@ -18,7 +18,7 @@ enum RecordViews {
         return db
     }
 
-    static func detail(_ db: ExperimentDB, _ id: Int64) throws -> RunDetail {
+    public static func detail(_ db: ExperimentDB, _ id: Int64) throws -> RunDetail {
         guard let d = try db.run(id) else { throw RecordViewError("no run \(id) in \(db.path) (`tunelab runs` lists them)") }
         return d
     }
@@ -26,7 +26,7 @@ enum RecordViews {
     // MARK: tables
 
     /// Columns padded to their widest cell; `right` columns are right-aligned. No trailing spaces.
-    static func table(headers: [String], rows: [[String]], right: Set<Int> = []) -> String {
+    public static func table(headers: [String], rows: [[String]], right: Set<Int> = []) -> String {
         let all = [headers] + rows
         let n = all.map(\.count).max() ?? 0
         var widths = [Int](repeating: 0, count: n)
@@ -45,11 +45,11 @@ enum RecordViews {
     }
 
     /// Parameters always shown when nothing tells the runs apart.
-    static let headlineParams = ["lr", "r", "max_steps"]
+    public static let headlineParams = ["lr", "r", "max_steps"]
 
     /// `tunelab runs`: id, notebook, status, started, steps, final loss, key params (the
     /// parameters that differ between the listed runs, else lr, r, max_steps).
-    static func runsTable(_ runs: [RunSummary], maxParams: Int = 4) -> String {
+    public static func runsTable(_ runs: [RunSummary], maxParams: Int = 4) -> String {
         guard !runs.isEmpty else { return "no runs recorded" }
         let keys = Set(runs.flatMap(\.params.keys)).sorted()
         var shown = runs.count > 1 ? keys.filter { k in Set(runs.map { $0.params[k] ?? "\u{0}" }).count > 1 } : []
@@ -59,8 +59,10 @@ enum RecordViews {
         let rows = runs.map { r -> [String] in
             var params = shown.compactMap { k in r.params[k].map { "\(k)=\(short($0, 24))" } }.joined(separator: " ")
             if extra > 0 && !params.isEmpty { params += " +\(extra)" }
-            let nb = r.notebookPath.map { short(($0 as NSString).lastPathComponent, 28) } ?? (r.kind == .repl ? "(repl)" : "-")
-            let kind = r.kind == .run ? "" : r.kind == .repl ? "" : " (\(r.kind.rawValue)\(r.parentRunID.map { " of \($0)" } ?? ""))"
+            let nb = r.notebookPath.map { short(($0 as NSString).lastPathComponent, 28) }
+                ?? r.command.map { short($0.split(separator: " ").prefix(2).joined(separator: " "), 28) }
+                ?? (r.kind == .repl ? "(repl)" : "-")
+            let kind = [.run, .repl, .command].contains(r.kind) ? "" : " (\(r.kind.rawValue)\(r.parentRunID.map { " of \($0)" } ?? ""))"
             return ["\(r.id)", nb + kind, r.status.rawValue, timestamp(r.startedAt), r.lastStep.map { "\($0)" } ?? "-",
                     r.finalLoss.map(number) ?? "-", params]
         }
@@ -70,7 +72,7 @@ enum RecordViews {
     // MARK: show
 
     /// `tunelab show`: parameters, seeds, hashes, environment, metrics summary, generations, artifacts.
-    static func describe(_ d: RunDetail, db: ExperimentDB) throws -> String {
+    public static func describe(_ d: RunDetail, db: ExperimentDB) throws -> String {
         let s = d.summary
         var out: [String] = []
         var head = "run \(s.id)  \(s.status.rawValue)"
@@ -82,6 +84,7 @@ enum RecordViews {
             if let h = d.notebookSHA256 { line += "  sha256 \(h.prefix(16))" }
             out.append(line)
         }
+        if let c = s.command { out.append("command      \(c)") }
         var when = "started      \(timestamp(s.startedAt, seconds: true))"
         if let end = s.endedAt { when += "  duration \(duration(end.timeIntervalSince(s.startedAt)))" }
         out.append(when)
@@ -105,6 +108,7 @@ enum RecordViews {
             out += wrap(c.params.keys.sorted().map { "\($0)=\(short(c.params[$0]!, 60))" }, indent: "      ", width: 100)
             for f in c.files.keys.sorted() { out.append("      file \(f)  sha256 \(c.files[f]!.prefix(16))") }
             if let err = c.error { out.append("      error: \(err)") }
+            for k in c.details.keys.sorted() { out.append("      \(k): \(c.details[k]!)") }
             for g in try db.generations(cellID: c.id) {
                 var gl = "      \(short(oneLine(g.prompt), 50)) -> \(short(oneLine(g.output), 70))  (\(g.nTokens) tokens"
                 if let tps = g.tokensPerSecond { gl += ", \(String(format: "%.1f", tps)) tok/s" }
@@ -136,14 +140,14 @@ enum RecordViews {
 
     // MARK: diff
 
-    struct DiffRow: Equatable {
-        let key: String
-        let a: String
-        let b: String
+    public struct DiffRow: Equatable {
+        public let key: String
+        public let a: String
+        public let b: String
     }
 
     /// Parameters as `kind.key` (a second cell of the same kind is `kind#2.key`), in cell order.
-    static func qualifiedParams(_ d: RunDetail) -> [String: String] {
+    public static func qualifiedParams(_ d: RunDetail) -> [String: String] {
         var seen: [String: Int] = [:], out: [String: String] = [:]
         for c in d.cells {
             seen[c.kind, default: 0] += 1
@@ -154,7 +158,7 @@ enum RecordViews {
     }
 
     /// What differs between two runs: parameters (cell kind.key), then results and environment.
-    static func diff(_ a: RunDetail, _ b: RunDetail) -> (params: [DiffRow], results: [DiffRow]) {
+    public static func diff(_ a: RunDetail, _ b: RunDetail) -> (params: [DiffRow], results: [DiffRow]) {
         let pa = qualifiedParams(a), pb = qualifiedParams(b)
         let params = Set(pa.keys).union(pb.keys).sorted().compactMap { k -> DiffRow? in
             let x = pa[k] ?? "-", y = pb[k] ?? "-"
@@ -183,7 +187,7 @@ enum RecordViews {
         return (params, results)
     }
 
-    static func diffText(_ a: RunDetail, _ b: RunDetail) -> String {
+    public static func diffText(_ a: RunDetail, _ b: RunDetail) -> String {
         let (params, results) = diff(a, b)
         let ha = "run \(a.summary.id)", hb = "run \(b.summary.id)"
         var out: [String] = []
@@ -199,18 +203,24 @@ enum RecordViews {
 
     /// The parameters that name a curve in a legend: those of the cell that logged it, bare
     /// (`lr`), plus the run's other kinds of cells as `kind.key` (`format.data`).
-    static func legendParams(_ d: RunDetail, cell: CellRecord) -> [String: String] {
+    public static func legendParams(_ d: RunDetail, cell: CellRecord) -> [String: String] {
         var out: [String: String] = [:]
         for c in d.cells where c.kind != cell.kind {
-            for (k, v) in c.params { out["\(c.kind).\(k)"] = v }
+            for (k, v) in c.params where !curveNeutral.contains("\(c.kind).\(k)") { out["\(c.kind).\(k)"] = v }
         }
-        for (k, v) in cell.params { out[k] = v }
+        for (k, v) in cell.params where !curveNeutral.contains("\(cell.kind).\(k)") { out[k] = v }
         return out
     }
 
+    /// Parameters that cannot change a curve, left out of legends: where outputs go, whether a
+    /// PNG is drawn, where a resume reads from (the curve is the same), how often checkpoints
+    /// are written, the thread count (results do not depend on it).
+    public static let curveNeutral: Set<String> = ["train.out", "train.plot", "train.resume", "train.save_every",
+                                                   "load.threads", "export.out", "infer.question", "infer.prompt"]
+
     /// One curve of `metric` against step per run — or per cell, when a run (a REPL session)
     /// trained more than once; the legend names only the parameters that differ.
-    static func chart(db: ExperimentDB, runIDs: [Int64], metric: String, smoothing: Double = 0, logY: Bool = false,
+    public static func chart(db: ExperimentDB, runIDs: [Int64], metric: String, smoothing: Double = 0, logY: Bool = false,
                       width: Int = 1000, height: Int = 600) throws -> Image {
         guard !runIDs.isEmpty else { throw RecordViewError("plot: give one or more run ids") }
         let details = try runIDs.map { try detail(db, $0) }
@@ -226,13 +236,15 @@ enum RecordViews {
                 curves.append(m)
             }
         }
+        // Sparse measurements (eval loss every N steps) are drawn as raw points, never smoothed.
+        let sparse = metric.hasPrefix("eval") || metric.hasSuffix("eval_loss")
         if curves.isEmpty {
             let known = Set(details.flatMap(\.metricNames)).sorted()
             throw RecordViewError("no run among \(runIDs.map(String.init).joined(separator: ", ")) logged '\(metric)'"
                                   + (known.isEmpty ? "" : " (metrics: \(known.joined(separator: ", ")))"))
         }
         let labels = legendLabels(params: params, names: names)
-        let series = zip(labels, curves).map { Series(name: $0, steps: $1) }
+        let series = zip(labels, curves).map { Series(name: $0, steps: $1, markers: sparse) }
         var title = runIDs.count == 1 ? "\(metric), run \(runIDs[0])" : metric
         if smoothing > 0 { title += " (smoothed \(String(format: "%g", smoothing)))" }
         return renderLineChart(series: series, options: ChartOptions(title: title, xLabel: "step", yLabel: metric, logY: logY,
@@ -241,23 +253,23 @@ enum RecordViews {
 
     // MARK: formatting
 
-    static func number(_ v: Double) -> String {
+    public static func number(_ v: Double) -> String {
         if v.isNaN { return "nan" }
         if v.isInfinite { return v < 0 ? "-inf" : "inf" }
         if v != 0 && (abs(v) < 1e-3 || abs(v) >= 1e6) { return String(format: "%.3e", v) }
         return String(format: "%.4f", v)
     }
 
-    static func timestamp(_ d: Date, seconds: Bool = false) -> String {
+    public static func timestamp(_ d: Date, seconds: Bool = false) -> String {
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.dateFormat = seconds ? "yyyy-MM-dd HH:mm:ss" : "yyyy-MM-dd HH:mm"
         return f.string(from: d)
     }
 
-    static func duration(_ t: Double) -> String { formatDuration(t) }
+    public static func duration(_ t: Double) -> String { formatDuration(t) }
 
-    static func bytes(_ b: Int64) -> String {
+    public static func bytes(_ b: Int64) -> String {
         let d = Double(b)
         if d < 1024 { return "\(b) B" }
         if d < 1024 * 1024 { return String(format: "%.1f KB", d / 1024) }
@@ -265,16 +277,16 @@ enum RecordViews {
         return String(format: "%.2f GB", d / 1073741824)
     }
 
-    static func short(_ s: String, _ limit: Int) -> String {
+    public static func short(_ s: String, _ limit: Int) -> String {
         s.count <= limit ? s : String(s.prefix(limit - 3)) + "..."
     }
 
-    static func oneLine(_ s: String) -> String {
+    public static func oneLine(_ s: String) -> String {
         s.replacingOccurrences(of: "\n", with: " ").trimmingCharacters(in: .whitespaces)
     }
 
     /// Words joined with spaces into lines of at most `width` characters.
-    static func wrap(_ words: [String], indent: String, width: Int) -> [String] {
+    public static func wrap(_ words: [String], indent: String, width: Int) -> [String] {
         var lines: [String] = [], line = indent
         for w in words {
             if line.count > indent.count && line.count + 1 + w.count > width {
@@ -288,7 +300,7 @@ enum RecordViews {
     }
 }
 
-struct RecordViewError: Error, CustomStringConvertible {
-    let description: String
-    init(_ message: String) { description = message }
+public struct RecordViewError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ message: String) { description = message }
 }
