@@ -51,7 +51,8 @@ public final class CommandRun {
                 interrupted = true
                 throw e
             }
-            if !session.quiet && i < kinds.count - 1 { print(summary) }
+            // Earlier cells' summaries are progress (stderr): stdout is the command's result.
+            if !session.quiet && i < kinds.count - 1 { FileHandle.standardError.write(Data((summary + "\n").utf8)) }
         }
         return summary
     }

@@ -37,6 +37,7 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         _ = try runCells(Self.kinds, flags: flags, record: record, command: "generate", printSummary: false, echoPrompts: false)
+        if !record.json { print("") }   // the streamed continuation ends without a newline
     }
 }
 

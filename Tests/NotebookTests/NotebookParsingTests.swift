@@ -107,7 +107,7 @@ private func error(_ body: () throws -> Any) -> NotebookError? {
     let p = try nb.cells[0].resolve()
     #expect(Set(p.values.keys) == Set(CellSchema.params(for: .train).map(\.key)))
     #expect(p["lr"] == .double(1.0) && p.double("lr") == 1)
-    #expect(p.int("r") == 8 && p.int("lora_alpha") == 16 && p.int("max_steps") == 60)
+    #expect(p.int("r") == 8 && p.double("lora_alpha") == 16 && p.int("max_steps") == 60)
     #expect(p.strings("targets") == ["q", "k", "v", "o", "gate", "up", "down"])
     #expect(p.string("scheduler") == "linear" && p.bool("plot") && !p.bool("use_rslora"))
     #expect(p.explicitKeys == ["lr", "r"])

@@ -77,7 +77,7 @@ extension DatabaseTests {
 
     /// A file written by v1 code (rows inserted with v1's columns) opens under v2: old cells read
     /// with no changes, old notebooks with no content, and new rows hold both.
-    @Test func realV1FileMigratesToV2() throws {
+    @Test func realV1FileMigratesToTheNewest() throws {
         let tmp = try TempDir()
         let path = tmp.path("v1.sqlite")
         do {
@@ -88,10 +88,27 @@ extension DatabaseTests {
                 INSERT INTO runs (id, notebook_id, kind, status, started_at) VALUES (1, 1, 'run', 'completed', 1.0);
                 INSERT INTO cell_executions (id, run_id, cell_index, kind, params_json, started_at, outcome)
                     VALUES (1, 1, 0, 'train', '{"lr":"0.0002"}', 1.0, 'ok');
+                INSERT INTO metrics (run_id, cell_id, step, name, value) VALUES (1, 1, 1, 'loss', 2.5);
+                INSERT INTO generations (cell_id, prompt, output, n_tokens, stopped_on_eos) VALUES (1, 'p', 'o', 1, 1);
                 """)
         }
         let db = try ExperimentDB(path: path)
-        #expect(try db.schemaVersion() == 2)
+        #expect(try db.schemaVersion() == Schema.migrations.count)
+        #expect(try db.integrityCheck() == "ok")
+        // v3 rebuilt `runs`: the old run, its cells, metrics and generations are all still there.
+        #expect(try db.metrics(runID: 1, name: "loss").map(\.value) == [2.5])
+        #expect(try db.generations(cellID: 1).map(\.output) == ["o"] && (try db.generations(cellID: 1)).first?.outputIDs == nil)
+        #expect(try db.run(1)?.summary.command == nil)
+        let cmd = try db.createRun(kind: .command, environment: env, command: "tunelab train --lr 1e-4")
+        #expect(try db.run(cmd)?.summary.command == "tunelab train --lr 1e-4" && (try db.run(cmd))?.summary.kind == .command)
+        let gc = try db.startCell(runID: cmd, cellIndex: 1, kind: "infer")
+        try db.addGeneration(cellID: gc, prompt: "p", output: "o", nTokens: 2, stoppedOnEOS: true, tokensPerSecond: nil, outputIDs: [5, 7])
+        #expect(try db.generations(cellID: gc).first?.outputIDs == [5, 7])
+        try db.setCellDetails(gc, ["diverged": "step 3"])
+        #expect(try db.run(cmd)?.cells.first?.details == ["diverged": "step 3"])
+        try db.storeHash(path: "/m.gguf", size: 10, mtimeNanoseconds: 5, inode: 9, sha256: "ab")
+        #expect(try db.cachedHash(path: "/m.gguf", size: 10, mtimeNanoseconds: 5, inode: 9) == "ab")
+        #expect(try db.cachedHash(path: "/m.gguf", size: 10, mtimeNanoseconds: 6, inode: 9) == nil)
         let old = try #require(try db.run(1))
         #expect(old.cells.first?.params == ["lr": "0.0002"] && old.cells.first?.changes == [:])
         #expect(try db.notebookContent(runID: 1) == nil)

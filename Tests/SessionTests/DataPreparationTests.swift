@@ -2,18 +2,17 @@ import Foundation
 import Testing
 import Tokenization
 import Transformer
+import Notebook
 @testable import Session
 
 /// The `format` step: data → template → tokens with EOS trained → split (→ packing).
 @Suite struct DataPreparationTests {
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
-    func settings() -> FormatSettings {
-        var s = FormatSettings()
-        s.data = Self.repo.appendingPathComponent("notebooks/data/medical-cot-sample.jsonl").path
-        s.template = Self.repo.appendingPathComponent("notebooks/templates/medical-cot.txt").path
-        s.maxSeqLength = 400
-        return s
+    func settings() throws -> FormatConfig {
+        try CellConfigs.format(["data": .string(Self.repo.appendingPathComponent("notebooks/data/medical-cot-sample.jsonl").path),
+                                "template": .string(Self.repo.appendingPathComponent("notebooks/templates/medical-cot.txt").path),
+                                "max_seq_length": .int(400)])
     }
     func tokenizer() throws -> Tokenizer {
         try LanguageModel.loadTokenizer(Self.repo.appendingPathComponent("Tests/Fixtures/tiny-llama3").path)
@@ -29,12 +28,13 @@ import Transformer
             // The last trained target is EOS: the model learns to stop.
             #expect(s.targets.last(where: { $0 != -100 }) == eos)
         }
-        #expect(d.files["data"] == settings().data && d.files["template"] == settings().template)
+        let s = try settings()
+        #expect(d.files["data"] == s.data && d.files["template"] == s.template)
         #expect(d.summary.contains("22 training / 2 validation"))
     }
 
     @Test func packingKeepsEveryTrainedToken() throws {
-        var s = settings()
+        var s = try settings()
         s.valFraction = 0
         s.maxSeqLength = 1200
         let plain = try prepareData(s, tokenizer: try tokenizer())
@@ -47,14 +47,17 @@ import Transformer
     }
 
     @Test func badSettingsSayWhichKey() throws {
-        var s = settings()
-        s.format = "csv"
-        #expect(throws: SessionError.self) { try prepareData(s, tokenizer: try tokenizer()) }
-        do { _ = try prepareData(s, tokenizer: try tokenizer()) } catch { #expect("\(error)".hasPrefix("format:")) }
-        s = settings(); s.trainOn = "prompt"
-        do { _ = try prepareData(s, tokenizer: try tokenizer()); Issue.record("accepted train_on = prompt") }
-        catch { #expect("\(error)".hasPrefix("train_on:")) }
-        s = settings(); s.data = "/nonexistent/data.jsonl"
+        // Each bad value is refused where the cell is built, naming the key (or flag) that set it.
+        func refusal(_ o: [String: ParamValue], flags: [String: String] = [:]) -> String {
+            do { _ = try CellConfigs.format(o, flags: flags); return "accepted" } catch { return "\(error)" }
+        }
+        #expect(refusal(["format": .string("csv")]).hasPrefix("format.format: 'csv' is not one of auto, medical-o1"))
+        #expect(refusal(["train_on": .string("prompt")]).hasPrefix("format.train_on:"))
+        #expect(refusal(["format": .string("mapping")]).hasPrefix("format.columns:"))
+        #expect(refusal(["columns": .string("question=q")]).hasPrefix("format.columns: only used with format = \"mapping\""))
+        #expect(refusal(["split": .string("train[0:x]")], flags: ["split": "--split"]).hasPrefix("--split (format.split):"))
+        #expect(refusal(["template": .string("/nonexistent/t.txt")]).contains("/nonexistent/t.txt: no such template file"))
+        var s = try settings(); s.data = "/nonexistent/data.jsonl"
         do { _ = try prepareData(s, tokenizer: try tokenizer()); Issue.record("accepted a missing file") }
         catch { #expect("\(error)".contains("/nonexistent/data.jsonl")) }
     }

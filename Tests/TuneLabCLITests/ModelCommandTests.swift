@@ -1,11 +1,14 @@
 import Foundation
 import Testing
 
-/// Runs `tunelab` with arguments; returns exit status, stdout and stderr.
+/// Runs `tunelab` with arguments in a scratch working directory outside the checkout (as a user
+/// elsewhere would: defaults must be found from there, and the runs it records land there, not in
+/// the checkout's `experiments/`); returns exit status, stdout and stderr.
 func tunelab(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: Binary.path)
     p.arguments = args
+    p.currentDirectoryURL = scratchDirectory
     let out = Pipe(), err = Pipe()
     p.standardOutput = out; p.standardError = err
     try p.run()
@@ -17,6 +20,13 @@ func tunelab(_ args: [String]) throws -> (status: Int32, out: String, err: Strin
 func json(_ s: String) throws -> [String: Any] {
     try #require(try JSONSerialization.jsonObject(with: Data(s.utf8)) as? [String: Any])
 }
+
+/// The working directory of `tunelab(_:)` (one per test process).
+let scratchDirectory: URL = {
+    let u = FileManager.default.temporaryDirectory.appendingPathComponent("tunelab-cli-cwd-\(getpid())")
+    try? FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
+    return u
+}()
 
 let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
 
