@@ -8,22 +8,25 @@ import Training
 /// recorded like any run (kind `command`, with its command line) unless the record is an
 /// in-memory one (`--no-record`).
 public final class CommandRun {
-    public let session: NotebookSession
     public let kinds: [CellKind]
     let parsed: CellFlags.Parsed
     let fixed: [CellKind: [String: ParamValue]]
+    let commandLine: String
+    public var quiet = false
+    public var echoPrompts = true
+    public private(set) var session: NotebookSession?
 
     /// `kinds`: the cells in order; `flags`: the command's cell flags; `fixed`: keys the command
-    /// itself sets (`export.merge = true` for `merge`).
-    public init(kinds: [CellKind], flags: [String], fixed: [CellKind: [String: ParamValue]] = [:], db: ExperimentDB,
-                commandLine: String) throws {
+    /// itself sets (`export.merge = true` for `merge`). Every cell is resolved and built here, so
+    /// a bad flag or combination is reported before anything runs or is recorded.
+    public init(kinds: [CellKind], flags: [String], fixed: [CellKind: [String: ParamValue]] = [:], commandLine: String) throws {
         self.kinds = kinds
         let fixedKeys = Set(fixed.flatMap { kind, kv in kv.keys.map { "\(kind.rawValue).\($0)" } })
         parsed = try CellFlags(kinds: Self.flagOrder(kinds), fixed: fixedKeys).parse(flags)
         self.fixed = fixed
-        session = NotebookSession(db: db, notebook: nil, runKind: .command, commandLine: commandLine)
-        // Every cell's parameters are checked before the first one runs (and is recorded).
-        for (i, kind) in kinds.enumerated() { _ = try resolved(kind, index: i + 1) }
+        self.commandLine = commandLine
+        let state = SessionState(notebook: nil)
+        for (i, kind) in kinds.enumerated() { _ = try makeCell(try resolved(kind, index: i + 1).1, state: state) }
     }
 
     /// The command's own kind (the last cell) owns the bare flags first (`--seed` is train.seed).
@@ -35,10 +38,14 @@ public final class CommandRun {
         return (cell, try cell.resolve(overrides: overrides, flags: parsed.flags[kind] ?? [:]))
     }
 
-    /// Runs every cell; the last one's summary. Stops (throwing) at the first failure; the run is
-    /// finished either way.
+    /// Runs every cell, recording into `db`; the last one's summary. Stops (throwing) at the
+    /// first failure; the run is finished either way.
     @discardableResult
-    public func run() throws -> String {
+    public func run(db: ExperimentDB) throws -> String {
+        let session = NotebookSession(db: db, notebook: nil, runKind: .command, commandLine: commandLine)
+        session.quiet = quiet
+        session.state.echoPrompts = echoPrompts
+        self.session = session
         var summary = ""
         var interrupted = false
         defer { session.finish(interrupted: interrupted) }
@@ -52,12 +59,12 @@ public final class CommandRun {
                 throw e
             }
             // Earlier cells' summaries are progress (stderr): stdout is the command's result.
-            if !session.quiet && i < kinds.count - 1 { FileHandle.standardError.write(Data((summary + "\n").utf8)) }
+            if !quiet && i < kinds.count - 1 { FileHandle.standardError.write(Data((summary + "\n").utf8)) }
         }
         return summary
     }
 
-    public var facts: [String: Any] { session.lastFacts }
+    public var facts: [String: Any] { session?.lastFacts ?? [:] }
 }
 
 /// Typed configurations built by the cells from the schema (for commands that run a trainer

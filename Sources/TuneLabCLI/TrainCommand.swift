@@ -24,21 +24,22 @@ struct RecordFlags: ParsableArguments {
 /// or its facts as JSON, and maps how it ended to an exit code: 2 diverged, 130 interrupted.
 func runCells(_ kinds: [CellKind], flags: [String], fixed: [CellKind: [String: ParamValue]] = [:], record: RecordFlags,
               command: String, printSummary: Bool = true, echoPrompts: Bool = true) throws -> [String: Any] {
-    let db = try record.open()
     let run: CommandRun
     do {
-        run = try CommandRun(kinds: kinds, flags: flags, fixed: fixed, db: db,
-                             commandLine: (["tunelab", command] + flags.map(shellQuoted)).joined(separator: " "))
+        // The whole command line as typed (record options included), for `tunelab show`.
+        run = try CommandRun(kinds: kinds, flags: flags, fixed: fixed,
+                             commandLine: (["tunelab"] + CommandLine.arguments.dropFirst().map(shellQuoted)).joined(separator: " "))
     } catch { throw UserError("\(error)") }
-    run.session.quiet = record.json
-    run.session.state.echoPrompts = echoPrompts
+    run.quiet = record.json
+    run.echoPrompts = echoPrompts
+    let db = try record.open()
     Interrupt.install()
     let summary: String
     do {
-        summary = try run.run()
+        summary = try run.run(db: db)
     } catch is NotebookSession.CellInterrupted {
         stderr("interrupted: the checkpoint and the record are saved")
-        if !record.noRecord, let id = run.session.runID { stderr("recorded as run \(id) in \(record.db)") }
+        if !record.noRecord, let id = run.session?.runID { stderr("recorded as run \(id) in \(record.db)") }
         throw ExitCode(130)
     } catch let e as TrainingDiverged {
         stderr("error: \(e)")
@@ -46,13 +47,14 @@ func runCells(_ kinds: [CellKind], flags: [String], fixed: [CellKind: [String: P
     } catch {
         throw UserError("\(error)")
     }
+    let runID = record.noRecord ? nil : run.session?.runID
     if record.json {
         var facts = run.facts
-        if !record.noRecord, let id = run.session.runID { facts["run"] = id }
+        if let runID { facts["run"] = runID }
         writeJSON(facts)
     } else {
         if printSummary { print(summary) } else { stderr("[\(summary)]") }
-        if !record.noRecord, let id = run.session.runID { stderr("recorded as run \(id) in \(record.db)") }
+        if let runID { stderr("recorded as run \(runID) in \(record.db)") }
     }
     return run.facts
 }
