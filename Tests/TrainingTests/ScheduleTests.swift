@@ -61,3 +61,15 @@ struct ScheduleReference: Decodable {
         #expect(message { try LRSchedule(kind: .linear, baseLR: 1e-3, totalSteps: 10, warmup: .steps(10)) } == "")
     }
 }
+
+/// transformers' `TrainingArguments.get_warmup_steps`: `warmup_steps` when > 0, else
+/// `ceil(total × warmup_ratio)`; the ratio never overrides explicit steps.
+@Test func warmupStepsWinOverTheRatioAsInTransformers() throws {
+    var c = TrainConfig()
+    c.warmupSteps = 5; c.warmupRatio = 0.5
+    #expect(try c.schedule(totalSteps: 20).warmupSteps == 5)
+    c.warmupSteps = 0
+    #expect(try c.schedule(totalSteps: 20).warmupSteps == 10)
+    c.warmupRatio = 0
+    #expect(try c.schedule(totalSteps: 20).warmupSteps == 0)
+}

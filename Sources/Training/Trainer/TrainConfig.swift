@@ -13,7 +13,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var lr = 2e-4
     public var scheduler: LRSchedule.Kind = .linear
     public var warmupSteps = 5
-    /// Used instead of `warmupSteps` when > 0.
+    /// Used only when `warmupSteps` is 0 (transformers' `get_warmup_steps`: steps win when > 0).
     public var warmupRatio = 0.0
     /// Optimiser steps; 0 = `epochs` passes over the data.
     public var maxSteps = 60
@@ -89,7 +89,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
 
     func schedule(totalSteps: Int) throws -> LRSchedule {
         try LRSchedule(kind: scheduler, baseLR: lr, totalSteps: totalSteps,
-                       warmup: warmupRatio > 0 ? .ratio(warmupRatio) : .steps(min(warmupSteps, totalSteps)))
+                       warmup: warmupSteps > 0 ? .steps(min(warmupSteps, totalSteps)) : .ratio(warmupRatio))
     }
 }
 
