@@ -105,7 +105,6 @@ import Training
         #expect(refusal(.infer, ["rows": .string("3:1")]).hasPrefix("infer.rows:"))
         #expect(refusal(.score, ["text": .string("")]).hasPrefix("score.text:"))
         #expect(refusal(.score, ["file": .string("/nonexistent.txt")]).hasPrefix("score.file:"))
-        #expect(refusal(.export, ["dtype": .string("f16")]).hasPrefix("export.dtype: applies to merged weights only"))
         #expect(refusal(.export, ["adapter": .string("none")]).hasPrefix("export.adapter:"))
         #expect(refusal(.infer, ["adapter": .string("/nonexistent")]).contains("not an adapter folder"))
     }

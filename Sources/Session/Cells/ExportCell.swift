@@ -16,7 +16,6 @@ final class ExportCell: SessionCell {
         out = p.string("out")
         merge = p.bool("merge")
         dtype = MergeDType(rawValue: p.string("dtype")) ?? .f32   // the schema's choices are the enum's cases
-        if p.explicitKeys.contains("dtype"), !merge { throw p.error("dtype", "applies to merged weights only: set merge = true") }
         if !out.isEmpty, FileManager.default.fileExists(atPath: out) {
             throw p.error("out", "\(out) already exists: choose a new folder (nothing is overwritten)")
         }
