@@ -4,11 +4,12 @@ import Testing
 /// Runs `tunelab` with arguments in a scratch working directory outside the checkout (as a user
 /// elsewhere would: defaults must be found from there, and the runs it records land there, not in
 /// the checkout's `experiments/`); returns exit status, stdout and stderr.
-func tunelab(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+func tunelab(_ args: [String], env: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: Binary.path)
     p.arguments = args
     p.currentDirectoryURL = scratchDirectory
+    if !env.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(env) { _, new in new } }
     let out = Pipe(), err = Pipe()
     p.standardOutput = out; p.standardError = err
     try p.run()
