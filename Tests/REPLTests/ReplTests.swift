@@ -212,6 +212,19 @@ func session(_ lines: [String], notebook: Bool = true, overrides: [Override] = [
         #expect(repl.states.allSatisfy { if case .ok = $0 { return true } else { return false } })
     }
 
+    /// A cell typed in the middle of a notebook is an aside: the cursor stays on the notebook's
+    /// next cell (it used to jump to the end).
+    @Test func aTypedCellDoesNotMoveTheNotebooksCursor() throws {
+        let (ex, repl, _, err, reader) = try session([":next", "infer question=\"Aside?\"", ":next"])
+        #expect(err.isEmpty, "\(err)")
+        #expect(ex.calls.map(\.kind) == [.load, .infer, .format])
+        #expect(repl.cursor == 2)
+        #expect(reader.prompts == ["tunelab [1/4 load]> ", "tunelab [2/4 format]> ", "tunelab [2/5 format]> ", "tunelab [3/5 train]> "])
+        // At the end of the notebook the cursor stays past the end.
+        let (_, end, _, _, _) = try session([":run all", "infer question=\"Then?\""])
+        #expect(end.cursor == end.cells.count)
+    }
+
     @Test func showAndHelp() throws {
         let (_, _, out, _, _) = try session([":set train.r=4", ":show 3", ":help", ":help train"])
         #expect(out.contains("cell 3 (train), session.md lines 11-14: not run\n```train\nmax_steps = 10\nlr = 1e-4\n```\nchanges for the next run: r = 4"))
