@@ -52,7 +52,9 @@ public enum RecordViews {
     public static func runsTable(_ runs: [RunSummary], maxParams: Int = 4) -> String {
         guard !runs.isEmpty else { return "no runs recorded" }
         let keys = Set(runs.flatMap(\.params.keys)).sorted()
-        var shown = runs.count > 1 ? keys.filter { k in Set(runs.map { $0.params[k] ?? "\u{0}" }).count > 1 } : []
+        // Keys whose values differ among the runs that have them (a run without a train cell
+        // does not make every key "differ"), leaving out those that cannot change a curve.
+        var shown = runs.count > 1 ? keys.filter { k in !curveNeutral.contains("train.\(k)") && Set(runs.compactMap { $0.params[k] }).count > 1 } : []
         if shown.isEmpty { shown = headlineParams.filter(keys.contains) }
         let extra = shown.count > maxParams ? shown.count - maxParams : 0
         shown = Array(shown.prefix(maxParams))

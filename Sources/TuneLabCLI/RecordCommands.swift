@@ -30,6 +30,8 @@ struct Runs: ParsableCommand {
                 var d: [String: Any] = ["id": r.id, "kind": r.kind.rawValue, "status": r.status.rawValue,
                                         "started": r.startedAt.timeIntervalSince1970, "params": r.params]
                 if let nb = r.notebookPath { d["notebook"] = nb }
+                if let c = r.command { d["command"] = c }
+                if let p = r.parentRunID { d["parent_run"] = p }
                 if let s = r.lastStep { d["last_step"] = s }
                 if let l = r.finalLoss, l.isFinite { d["final_loss"] = l }
                 if let l = r.finalEvalLoss, l.isFinite { d["final_eval_loss"] = l }
