@@ -5,6 +5,10 @@ import ModelFiles
 /// Inference forward pass (fp32 activations): embeddings → N × (RMSNorm, GQA attention with
 /// RoPE, residual, RMSNorm, SwiGLU MLP, residual) → RMSNorm → LM head. Prefill and decode are
 /// the same code: `tokens` are appended after the positions already in `cache`.
+///
+/// The memory plan is the KV cache (llama2.c's RunState); the row routines — `RMSNorm`,
+/// `RoPETable`, `Attention.block`, `SwiGLU`, `Linear` per `Projection` — are the ones the
+/// training driver (`LoRAModel`) calls with its saved activations.
 public final class Forward: @unchecked Sendable {
     public let weights: ModelWeights
     public let rope: RoPE
@@ -26,121 +30,135 @@ public final class Forward: @unchecked Sendable {
 
     public enum Logits { case last, all }
 
-    /// Queries per attention block in a prompt pass.
-    static let queryBlock = 128
+    /// Attention scores held at once (floats), across the (sequence, head, query block) items
+    /// that run in parallel: a long prompt runs its items in waves of at most this much.
+    static let scoreBudget = 4 << 20
 
     /// Runs `tokens` at positions cache.count…; returns logits [n × vocab] (`.all`) or
     /// [vocab] for the last token (`.last`).
     public func callAsFunction(_ tokens: [Int], cache: KVCache, logits which: Logits = .last) throws -> [Float] {
+        try withScratch { try run([(tokens, cache)], logits: which, scratch: $0) }
+    }
+
+    private func withScratch<R>(_ body: (Scratch) throws -> R) rethrows -> R {
         poolLock.lock()
         let scratch = pool.popLast() ?? Scratch()
         poolLock.unlock()
         defer { poolLock.lock(); pool.append(scratch); poolLock.unlock() }
-        return try run(tokens, cache: cache, logits: which, scratch: scratch)
+        return try body(scratch)
     }
 
-    private func run(_ tokens: [Int], cache: KVCache, logits which: Logits, scratch: Scratch) throws -> [Float] {
+    /// A sequence's rows in a call: rows start..<start+count, positions p0….
+    private struct Segment { let start: Int, count: Int, p0: Int, cache: KVCache }
+
+    private func run(_ batch: [(tokens: [Int], cache: KVCache)], logits which: Logits, scratch: Scratch) throws -> [Float] {
         let c = config
-        let n = tokens.count
-        guard n > 0 else { return [] }
-        for t in tokens where t < 0 || t >= c.vocabSize {
-            throw ModelLoadError("token id \(t) is outside the vocabulary (0..<\(c.vocabSize))")
+        var seen = Set<ObjectIdentifier>()
+        for (_, cache) in batch where !seen.insert(ObjectIdentifier(cache)).inserted {
+            throw ModelLoadError("the same KV cache appears twice in one batch")
         }
+        for (tokens, _) in batch {
+            for t in tokens where t < 0 || t >= c.vocabSize {
+                throw ModelLoadError("token id \(t) is outside the vocabulary (0..<\(c.vocabSize))")
+            }
+        }
+        var segs: [Segment] = [], positions: [Int] = []
+        for (tokens, cache) in batch where !tokens.isEmpty {
+            segs.append(Segment(start: positions.count, count: tokens.count, p0: cache.count, cache: cache))
+            positions += cache.count..<(cache.count + tokens.count)
+            cache.reserve(tokens.count)
+        }
+        let n = positions.count
+        guard n > 0 else { return [] }
         let d = c.hiddenSize, hd = c.headDim, nh = c.numHeads, nkv = c.numKVHeads
         let qw = nh * hd, kvw = nkv * hd, ff = c.intermediateSize
         let eps = Float(c.rmsNormEps)
-        let p0 = cache.count
-        cache.reserve(n)
-        let total = p0 + n
 
         let x = scratch.buffer(.x, n * d), h = scratch.buffer(.h, n * d)
         let q = scratch.buffer(.q, n * qw), att = scratch.buffer(.att, n * qw)
+        let k = scratch.buffer(.k, n * kvw), v = scratch.buffer(.v, n * kvw)
         let g = scratch.buffer(.gate, n * ff), u = scratch.buffer(.up, n * ff)
 
-        for (i, t) in tokens.enumerated() { weights.embedding.dequantizeRows(t, 1, into: x + i * d) }
-
-        // RoPE tables for the new positions.
-        let half = hd / 2
-        var cosT = [Float](repeating: 0, count: n * half), sinT = cosT
-        cosT.withUnsafeMutableBufferPointer { cp in sinT.withUnsafeMutableBufferPointer { sp in
-            for i in 0..<n { rope.angles(p0 + i, cp.baseAddress! + i * half, sp.baseAddress! + i * half) }
-        } }
+        var row = 0
+        for (tokens, _) in batch {
+            for t in tokens { weights.embedding.dequantizeRows(t, 1, into: x + row * d); row += 1 }
+        }
+        let table = rope.table(positions: positions)
 
         for (li, L) in weights.layers.enumerated() {
-            let kc = cache.keys[li] + p0 * kvw, vc = cache.values[li] + p0 * kvw
-            L.attnNorm.withUnsafeBufferPointer { w in
-                for i in 0..<n { Vec.rmsNorm(x + i * d, w.baseAddress!, eps, h + i * d, d) }
-            }
+            L.attnNorm.withUnsafeBufferPointer { RMSNorm.forward(x, $0.baseAddress!, eps: eps, h, invRMS: nil, tokens: n, dim: d) }
             L.q.forward(h, m: n, q, scratch: scratch)
-            L.k.forward(h, m: n, kc, scratch: scratch)   // written straight into the cache
-            L.v.forward(h, m: n, vc, scratch: scratch)
-            cosT.withUnsafeBufferPointer { cp in sinT.withUnsafeBufferPointer { sp in
-                for i in 0..<n {
-                    RoPE.rotate(q + i * qw, heads: nh, headDim: hd, cp.baseAddress! + i * half, sp.baseAddress! + i * half)
-                    RoPE.rotate(kc + i * kvw, heads: nkv, headDim: hd, cp.baseAddress! + i * half, sp.baseAddress! + i * half)
-                }
-            } }
-            attention(q: q, keys: cache.keys[li], values: cache.values[li], out: att, n: n, p0: p0, total: total, scratch: scratch)
+            L.k.forward(h, m: n, k, scratch: scratch)
+            L.v.forward(h, m: n, v, scratch: scratch)
+            table.forward(q, heads: nh, headDim: hd)
+            table.forward(k, heads: nkv, headDim: hd)
+            for s in segs {
+                (s.cache.keys[li] + s.p0 * kvw).update(from: k + s.start * kvw, count: s.count * kvw)
+                (s.cache.values[li] + s.p0 * kvw).update(from: v + s.start * kvw, count: s.count * kvw)
+            }
+            attention(q: q, out: att, segments: segs, layer: li, scratch: scratch)
             L.o.forward(att, m: n, h, scratch: scratch)
             Vec.add(h, x, n * d)
 
-            L.mlpNorm.withUnsafeBufferPointer { w in
-                for i in 0..<n { Vec.rmsNorm(x + i * d, w.baseAddress!, eps, h + i * d, d) }
-            }
+            L.mlpNorm.withUnsafeBufferPointer { RMSNorm.forward(x, $0.baseAddress!, eps: eps, h, invRMS: nil, tokens: n, dim: d) }
             L.gate.forward(h, m: n, g, scratch: scratch)
             L.up.forward(h, m: n, u, scratch: scratch)
-            Parallel.forEachRange(n * ff, minPerWorker: 4096) { r in
-                Vec.siluMul(g + r.lowerBound, u + r.lowerBound, g + r.lowerBound, r.count)
-            }
+            SwiGLU.forward(g, u, g, count: n * ff)
             L.down.forward(g, m: n, h, scratch: scratch)
             Vec.add(h, x, n * d)
         }
-        cache.advance(n)
+        for s in segs { s.cache.advance(s.count) }
 
-        let rows = which == .all ? n : 1
-        let first = n - rows
-        weights.finalNorm.withUnsafeBufferPointer { w in
-            for i in 0..<rows { Vec.rmsNorm(x + (first + i) * d, w.baseAddress!, eps, h + i * d, d) }
+        // Rows that reach the LM head: every row, or the last of each sequence.
+        let rows = which == .all ? Array(0..<n) : segs.map { $0.start + $0.count - 1 }
+        let xo = scratch.buffer(.act, rows.count * d)
+        for (i, r) in rows.enumerated() { (xo + i * d).update(from: x + r * d, count: d) }
+        weights.finalNorm.withUnsafeBufferPointer {
+            RMSNorm.forward(xo, $0.baseAddress!, eps: eps, h, invRMS: nil, tokens: rows.count, dim: d)
         }
-        var out = [Float](repeating: 0, count: rows * c.vocabSize)
+        var out = [Float](repeating: 0, count: rows.count * c.vocabSize)
         out.withUnsafeMutableBufferPointer { o in
-            weights.lmHead.forward(h, m: rows, o.baseAddress!, scratch: scratch)
+            weights.lmHead.forward(h, m: rows.count, o.baseAddress!, scratch: scratch)
         }
         return out
     }
 
-    /// Causal grouped-query attention of n new queries against `total` cached positions.
-    /// Per head: S = Q Kᵀ / √hd (sgemm), causal softmax per row, O = P V (sgemm).
-    private func attention(q: UnsafeMutablePointer<Float>, keys: UnsafeMutablePointer<Float>,
-                           values: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
-                           n: Int, p0: Int, total: Int, scratch: Scratch) {
-        let c = config
-        let hd = c.headDim, nh = c.numHeads, nkv = c.numKVHeads
-        let qw = nh * hd, kvw = nkv * hd, group = nh / nkv
-        let scale = 1 / Float(hd).squareRoot()
-        let s = scratch.buffer(.scores, min(n, Forward.queryBlock) * total)
-        for head in 0..<nh {
-            let kvh = head / group
-            // Query blocks see only keys up to their last position: the causal upper
-            // triangle is never computed (half the attention FLOPs on a long prompt).
+    /// Causal grouped-query attention of each segment's new queries against its cache (which
+    /// already holds the new keys and values): one `Attention.block` per (segment, head, query
+    /// block), run in parallel, largest first.
+    private func attention(q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, segments: [Segment],
+                           layer li: Int, scratch: Scratch) {
+        let shape = AttentionShape(config)
+        let hd = shape.headDim, qw = shape.qWidth, kvw = shape.kvWidth, B = Attention.block
+        struct Item { let seg: Int, head: Int, i0: Int, rows: Int, visible: Int }
+        var items: [Item] = []
+        for (si, s) in segments.enumerated() {
             var i0 = 0
-            while i0 < n {
-                let m = min(Forward.queryBlock, n - i0)
-                let visibleKeys = p0 + i0 + m
-                BLAS.gemm(transB: true, m: m, n: visibleKeys, k: hd, alpha: scale, a: q + i0 * qw + head * hd, lda: qw,
-                          b: keys + kvh * hd, ldb: kvw, c: s, ldc: visibleKeys)
-                Parallel.forEachRange(m, minPerWorker: 32) { r in
-                    for i in r {
-                        let row = s + i * visibleKeys
-                        let visible = p0 + i0 + i + 1
-                        Vec.softmax(row, visible)
-                        for j in visible..<visibleKeys { row[j] = 0 }
-                    }
-                }
-                BLAS.gemm(m: m, n: hd, k: visibleKeys, a: s, lda: visibleKeys, b: values + kvh * hd, ldb: kvw,
-                          c: out + i0 * qw + head * hd, ldc: qw)
+            while i0 < s.count {
+                let m = min(B, s.count - i0)
+                for head in 0..<shape.heads { items.append(Item(seg: si, head: head, i0: i0, rows: m, visible: s.p0 + i0 + m)) }
                 i0 += m
             }
+        }
+        items.sort { $0.rows * $0.visible > $1.rows * $1.visible }
+        var first = 0
+        while first < items.count {
+            // A wave of items whose scores fit the budget (at least one item).
+            var offsets: [Int] = [], total = 0, end = first
+            while end < items.count && (end == first || total + items[end].rows * items[end].visible <= Forward.scoreBudget) {
+                offsets.append(total); total += items[end].rows * items[end].visible; end += 1
+            }
+            let scores = scratch.buffer(.scores, total)
+            let wave = first
+            Parallel.forEachItem(end - first) { j in
+                let it = items[wave + j], s = segments[it.seg]
+                let kvh = it.head / shape.group, r0 = s.start + it.i0
+                Attention.block(q: q + r0 * qw + it.head * hd, ldq: qw,
+                                k: s.cache.keys[li] + kvh * hd, v: s.cache.values[li] + kvh * hd, ldkv: kvw,
+                                rows: it.rows, firstPosition: s.p0 + it.i0, headDim: hd, scale: shape.scale,
+                                probs: scores + offsets[j], ldp: it.visible, out: out + r0 * qw + it.head * hd, ldo: qw)
+            }
+            first = end
         }
     }
 }

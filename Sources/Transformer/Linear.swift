@@ -33,7 +33,7 @@ public final class Linear: @unchecked Sendable {
     }
 
     /// Batches up to this many rows go through the fused quantised dot; larger ones through sgemm.
-    static let gemvMaxRows = 4
+    package static let gemvMaxRows = 4
     /// Rows dequantised per sgemm call: bounds the scratch buffer (≤ 4 M floats = 16 MB).
     var chunkRows: Int { max(1, min(rows, (4 << 20) / cols)) }
 

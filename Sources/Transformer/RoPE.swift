@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import ModelFiles
 
 /// Rotary position embedding in Hugging Face's rotate-half layout: dimension i pairs with
@@ -33,27 +34,60 @@ public struct RoPE: Sendable {
         invFreq = f
     }
 
-    /// cos/sin tables for one position (half a head each).
-    @inline(__always)
-    func angles(_ pos: Int, _ cos: UnsafeMutablePointer<Float>, _ sin: UnsafeMutablePointer<Float>) {
-        for i in 0..<invFreq.count {
-            let a = Float(pos) * invFreq[i]
-            cos[i] = Foundation.cos(a); sin[i] = Foundation.sin(a)
-        }
-    }
+    /// The cos/sin table of these positions.
+    package func table(positions: some Sequence<Int>) -> RoPETable { RoPETable(invFreq: invFreq, positions: positions) }
+}
 
-    /// Rotates `heads` consecutive head vectors at `x` in place.
-    @inline(__always)
-    static func rotate(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int,
-                       _ cos: UnsafePointer<Float>, _ sin: UnsafePointer<Float>) {
-        let half = headDim / 2
-        for h in 0..<heads {
-            let v = x + h * headDim
-            for i in 0..<half {
-                let a = v[i], b = v[i + half]
-                v[i] = a * cos[i] - b * sin[i]
-                v[i + half] = b * cos[i] + a * sin[i]
+/// cos/sin per position for rotate-half RoPE: entry (t, i) holds cos/sin(θ), θ = positions[t] ·
+/// invFreq[i] in fp32 (as transformers computes it). The one table both drivers rotate with:
+/// inference for the positions a call appends to the KV cache, training for every row of a
+/// micro-batch (packed sequences restart at 0). Row t rotates row t of the buffer it is given.
+package struct RoPETable: Sendable {
+    package let half: Int
+    package let cos: [Float], sin: [Float]   // [positions × half]
+
+    package init(invFreq: [Float], positions: some Sequence<Int>) {
+        half = invFreq.count
+        var c: [Float] = [], s: [Float] = []
+        for p in positions {
+            for f in invFreq {
+                let a = Float(p) * f
+                c.append(Foundation.cos(a)); s.append(Foundation.sin(a))
             }
         }
+        cos = c; sin = s
+    }
+    package var tokens: Int { half == 0 ? 0 : cos.count / half }
+
+    /// Rotates x [tokens × heads × 2·half] in place: for each head vector v and i < half,
+    /// (v[i], v[i+half]) ← (v[i] cos θ_i − v[i+half] sin θ_i, v[i+half] cos θ_i + v[i] sin θ_i).
+    /// Caches nothing (the rotation is linear; the backward needs only the table).
+    package func forward(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int) {
+        rotate(x, heads: heads, headDim: headDim, sign: 1)
+    }
+
+    /// dx = R(−θ) · dout, in place on the gradient buffer (overwrites it: dout becomes dx).
+    package func backward(_ d: UnsafeMutablePointer<Float>, heads: Int, headDim: Int) {
+        rotate(d, heads: heads, headDim: headDim, sign: -1)
+    }
+
+    private func rotate(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim hd: Int, sign: Float) {
+        precondition(hd == 2 * half, "RoPE table is for head dim \(2 * half), not \(hd)")
+        let half = self.half
+        cos.withUnsafeBufferPointer { cp in sin.withUnsafeBufferPointer { sp in
+            Parallel.forEachRange(tokens, minPerWorker: 16) { rows in
+                for t in rows {
+                    let c = cp.baseAddress! + t * half, s = sp.baseAddress! + t * half
+                    for h in 0..<heads {
+                        let v = x + (t * heads + h) * hd
+                        for i in 0..<half {
+                            let a = v[i], b = v[i + half], si = sign * s[i]
+                            v[i] = a * c[i] - b * si
+                            v[i + half] = b * c[i] + a * si
+                        }
+                    }
+                }
+            }
+        } }
     }
 }

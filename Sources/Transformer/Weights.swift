@@ -30,9 +30,9 @@ public final class ModelWeights: @unchecked Sendable {
     /// dequantisation. Kept for the benchmark that justifies the default.
     public func materialize() -> ModelWeights {
         let ls = layers.map { l in
-            LayerWeights(attnNorm: l.attnNorm, q: l.q.materialized(), k: l.k.materialized(), v: l.v.materialized(),
-                         o: l.o.materialized(), mlpNorm: l.mlpNorm, gate: l.gate.materialized(),
-                         up: l.up.materialized(), down: l.down.materialized())
+            var m = l
+            for p in Projection.allCases { m[p] = l[p].materialized() }
+            return m
         }
         let emb = embedding.materialized()
         let head = lmHead === embedding ? emb : lmHead.materialized()
@@ -42,15 +42,13 @@ public final class ModelWeights: @unchecked Sendable {
     }
 
     /// The same frozen weights with an unmerged LoRA delta on some projections:
-    /// `delta(layer, name)` for name in q, k, v, o, gate, up, down (nil leaves it as is).
-    public func withLoRA(_ delta: (Int, String) -> LoRADelta?) throws -> ModelWeights {
+    /// `delta(layer, projection)` (nil leaves it as is).
+    public func withLoRA(_ delta: (Int, Projection) -> LoRADelta?) throws -> ModelWeights {
         var ls: [LayerWeights] = []
         for (i, l) in layers.enumerated() {
-            ls.append(LayerWeights(
-                attnNorm: l.attnNorm, q: try l.q.withLoRA(delta(i, "q")), k: try l.k.withLoRA(delta(i, "k")),
-                v: try l.v.withLoRA(delta(i, "v")), o: try l.o.withLoRA(delta(i, "o")), mlpNorm: l.mlpNorm,
-                gate: try l.gate.withLoRA(delta(i, "gate")), up: try l.up.withLoRA(delta(i, "up")),
-                down: try l.down.withLoRA(delta(i, "down"))))
+            var m = l
+            for p in Projection.allCases { m[p] = try l[p].withLoRA(delta(i, p)) }
+            ls.append(m)
         }
         let m = ModelWeights(config: config, embedding: embedding, layers: ls, finalNorm: finalNorm, lmHead: lmHead, files: files)
         m.ropeFreqFactors = ropeFreqFactors
@@ -62,7 +60,7 @@ public final class ModelWeights: @unchecked Sendable {
         var n = embedding.rows * embedding.rowBytes
         if lmHead !== embedding { n += lmHead.rows * lmHead.rowBytes }
         for l in layers {
-            for m in [l.q, l.k, l.v, l.o, l.gate, l.up, l.down] { n += m.rows * m.rowBytes }
+            for p in Projection.allCases { n += l[p].rows * l[p].rowBytes }
         }
         return n
     }
@@ -110,7 +108,6 @@ public final class ModelWeights: @unchecked Sendable {
 
         let c = config
         let d = c.hiddenSize, hd = c.headDim
-        let qRows = c.numHeads * hd, kvRows = c.numKVHeads * hd
         // llama.cpp's converter interleaves the two RoPE halves of Q and K rows for Llama
         // models; undo it so one rotate-half RoPE serves every source.
         let permute = ggufNames && c.architecture == "llama"
@@ -118,19 +115,20 @@ public final class ModelWeights: @unchecked Sendable {
         for i in 0..<c.numLayers {
             let hp = "model.layers.\(i).", gp = "blk.\(i)."
             func nm(_ hf: String, _ gg: String) -> String { name(hp + hf, gp + gg) }
+            func proj(_ p: Projection) throws -> Linear {
+                let (cols, rows) = p.shape(in: c)
+                let heads: Int? = switch p { case .q: c.numHeads; case .k: c.numKVHeads; default: nil }
+                // Qwen2's q/k/v carry a bias; no supported model has one elsewhere.
+                let biased = [.q, .k, .v].contains(p)
+                return try linear(nm(p.modulePath + ".weight", p.ggufName + ".weight"), rows: rows, cols: cols,
+                                  bias: biased ? nm(p.modulePath + ".bias", p.ggufName + ".bias") : nil,
+                                  permuteHeads: permute ? heads : nil)
+            }
             layers.append(LayerWeights(
                 attnNorm: try vector(nm("input_layernorm.weight", "attn_norm.weight"), d),
-                q: try linear(nm("self_attn.q_proj.weight", "attn_q.weight"), rows: qRows, cols: d,
-                              bias: nm("self_attn.q_proj.bias", "attn_q.bias"), permuteHeads: permute ? c.numHeads : nil),
-                k: try linear(nm("self_attn.k_proj.weight", "attn_k.weight"), rows: kvRows, cols: d,
-                              bias: nm("self_attn.k_proj.bias", "attn_k.bias"), permuteHeads: permute ? c.numKVHeads : nil),
-                v: try linear(nm("self_attn.v_proj.weight", "attn_v.weight"), rows: kvRows, cols: d,
-                              bias: nm("self_attn.v_proj.bias", "attn_v.bias")),
-                o: try linear(nm("self_attn.o_proj.weight", "attn_output.weight"), rows: d, cols: qRows),
+                q: try proj(.q), k: try proj(.k), v: try proj(.v), o: try proj(.o),
                 mlpNorm: try vector(nm("post_attention_layernorm.weight", "ffn_norm.weight"), d),
-                gate: try linear(nm("mlp.gate_proj.weight", "ffn_gate.weight"), rows: c.intermediateSize, cols: d),
-                up: try linear(nm("mlp.up_proj.weight", "ffn_up.weight"), rows: c.intermediateSize, cols: d),
-                down: try linear(nm("mlp.down_proj.weight", "ffn_down.weight"), rows: d, cols: c.intermediateSize)))
+                gate: try proj(.gate), up: try proj(.up), down: try proj(.down)))
         }
         let emb = try linear(name("model.embed_tokens.weight", "token_embd.weight"), rows: c.vocabSize, cols: d)
         let headName = name("lm_head.weight", "output.weight")

@@ -2,6 +2,7 @@ import Foundation
 import Kernels
 import Testing
 @testable import Training
+import Transformer
 
 /// Gradient checks of the training ops: each Float backward is compared with central finite
 /// differences of an independent Double re-implementation of the forward (written here from the
@@ -168,14 +169,14 @@ private enum Ref {
         let eps: Float = 1e-5
         let x = data.floats(T * d, scale: 2), w = data.floats(d), R = data.floats(T * d)
         var out = [Float](repeating: 0, count: T * d), inv = [Float](repeating: 0, count: T)
-        Ops.rmsNormForward(x, w, eps: eps, &out, invRMS: &inv, tokens: T, dim: d)
+        RMSNorm.forward(x, w, eps: eps, &out, invRMS: &inv, tokens: T, dim: d)
         let ref = Ref.rmsNorm(dbl(x), dbl(w), eps: Double(eps), T: T, d: d)
         #expect(maxAbsDiff(out, ref) <= 1e-5)
 
         // Backward accumulates into dx / dw: start from non-zero buffers and subtract.
         let dx0 = data.floats(T * d), dw0 = data.floats(d)
         var dx = dx0, dw = dw0
-        Ops.rmsNormBackward(R, x, w, invRMS: inv, dx: &dx, dw: &dw, tokens: T, dim: d)
+        RMSNorm.backward(R, x, w, invRMS: inv, dx: &dx, dw: &dw, tokens: T, dim: d)
         let gx = zip(dx, dx0).map { $0 - $1 }, gw = zip(dw, dw0).map { $0 - $1 }
         let r = dbl(R)
         checkGradient("rmsnorm dx", gx, numericGradient(dbl(x)) { dot(Ref.rmsNorm($0, dbl(w), eps: Double(eps), T: T, d: d), r) })
@@ -187,11 +188,11 @@ private enum Ref {
         let n = 5 * 16
         let g = data.floats(n, scale: 4), u = data.floats(n, scale: 2), R = data.floats(n)
         var out = [Float](repeating: 0, count: n)
-        Ops.swigluForward(g, u, &out, count: n)
+        SwiGLU.forward(g, u, &out, count: n)
         #expect(maxAbsDiff(out, Ref.swiglu(dbl(g), dbl(u))) <= 1e-5)
 
         var dg = [Float](repeating: 0, count: n), du = dg
-        Ops.swigluBackward(R, g, u, dg: &dg, du: &du, count: n)
+        SwiGLU.backward(R, g, u, dg: &dg, du: &du, count: n)
         let r = dbl(R)
         checkGradient("swiglu dg", dg, numericGradient(dbl(g)) { dot(Ref.swiglu($0, dbl(u)), r) })
         checkGradient("swiglu du", du, numericGradient(dbl(u)) { dot(Ref.swiglu(dbl(g), $0), r) })
@@ -199,7 +200,7 @@ private enum Ref {
         // In place (dg aliases g, du aliases u) gives the same gradients.
         var gi = g, ui = u
         gi.withUnsafeMutableBufferPointer { gp in ui.withUnsafeMutableBufferPointer { up in
-            Ops.swigluBackward(R, gp.baseAddress!, up.baseAddress!, dg: gp.baseAddress!, du: up.baseAddress!, count: n)
+            SwiGLU.backward(R, gp.baseAddress!, up.baseAddress!, dg: gp.baseAddress!, du: up.baseAddress!, count: n)
         } }
         #expect(gi == dg && ui == du)
     }
@@ -217,17 +218,17 @@ private enum Ref {
         let table = RoPETable(invFreq: invFreq, positions: positions)
         let x = data.floats(n), R = data.floats(n)
         var y = x
-        Ops.ropeForward(&y, heads: heads, headDim: hd, table: table)
+        table.forward(&y, heads: heads, headDim: hd)
         #expect(maxAbsDiff(y, Ref.rope(dbl(x), positions: positions, heads: heads, hd: hd, invFreq: invFreq)) <= 1e-5)
 
         var dx = R
-        Ops.ropeBackward(&dx, heads: heads, headDim: hd, table: table)
+        table.backward(&dx, heads: heads, headDim: hd)
         let r = dbl(R)
         checkGradient("rope dx", dx, numericGradient(dbl(x)) {
             dot(Ref.rope($0, positions: positions, heads: heads, hd: hd, invFreq: invFreq), r)
         })
         // Backward undoes forward (a rotation): R(−θ) R(θ) x = x.
-        Ops.ropeBackward(&y, heads: heads, headDim: hd, table: table)
+        table.backward(&y, heads: heads, headDim: hd)
         #expect(maxAbsDiff(y, dbl(x)) <= 1e-6)
     }
 
@@ -237,21 +238,21 @@ private enum Ref {
                                      shape: AttentionShape) -> AttentionResult {
         var out = [Float](repeating: 0, count: T * shape.qWidth)
         var probs = [Float](repeating: .nan, count: shape.heads * T * T)
-        Ops.attentionForward(q: q, k: k, v: v, out: &out, probs: &probs, tokens: T, shape: shape)
+        Attention.forward(q: q, k: k, v: v, out: &out, probs: &probs, tokens: T, shape: shape)
         var dq = [Float](repeating: .nan, count: T * shape.qWidth)
         var dk = [Float](repeating: .nan, count: T * shape.kvWidth), dv = dk
         var scratch = [Float](repeating: .nan, count: shape.heads * T * T)
-        Ops.attentionBackward(dout: dout, q: q, k: k, v: v, probs: probs, dq: &dq, dk: &dk, dv: &dv,
+        Attention.backward(dout: dout, q: q, k: k, v: v, probs: probs, dq: &dq, dk: &dk, dv: &dv,
                               scratch: &scratch, tokens: T, shape: shape)
         return AttentionResult(out: out, dq: dq, dk: dk, dv: dv)
     }
 
-    /// T = 130 spans three blocks of `Ops.attentionBlock` (the last one partial), which run as
+    /// T = 130 spans three blocks of `Attention.block` (the last one partial), which run as
     /// separate parallel items in both passes.
     @Test(arguments: [(2, 1, 5), (4, 2, 5), (2, 2, 5), (2, 1, 130)])
     func attention(heads: Int, kvHeads: Int, T: Int) {
         var data = TestData(4 + UInt64(heads * 10 + kvHeads))
-        let hd = T > Ops.attentionBlock ? 2 : 4
+        let hd = T > Attention.block ? 2 : 4
         let shape = AttentionShape(heads: heads, kvHeads: kvHeads, headDim: hd)
         let q = data.floats(T * shape.qWidth, scale: 2), k = data.floats(T * shape.kvWidth, scale: 2)
         let v = data.floats(T * shape.kvWidth), R = data.floats(T * shape.qWidth)
@@ -534,26 +535,26 @@ private enum Ref {
         }
         func zeros(_ n: Int) -> [Float] { [Float](repeating: 0, count: n) }
         var h1 = zeros(T * d), inv1 = zeros(T)
-        Ops.rmsNormForward(x, w1, eps: eps, &h1, invRMS: &inv1, tokens: T, dim: d)
+        RMSNorm.forward(x, w1, eps: eps, &h1, invRMS: &inv1, tokens: T, dim: d)
         var q = zeros(T * att.qWidth), k = zeros(T * att.kvWidth), v = zeros(T * att.kvWidth)
         lora(0, h1, &q); lora(1, h1, &k); lora(2, h1, &v)
-        Ops.ropeForward(&q, heads: att.heads, headDim: hd, table: table)
-        Ops.ropeForward(&k, heads: att.kvHeads, headDim: hd, table: table)
+        table.forward(&q, heads: att.heads, headDim: hd)
+        table.forward(&k, heads: att.kvHeads, headDim: hd)
         var a = zeros(T * att.qWidth), probs = zeros(att.heads * T * T)
-        Ops.attentionForward(q: q, k: k, v: v, out: &a, probs: &probs, tokens: T, shape: att)
+        Attention.forward(q: q, k: k, v: v, out: &a, probs: &probs, tokens: T, shape: att)
         var o = zeros(T * d)
         lora(3, a, &o)
         let x2 = zip(x, o).map { $0 + $1 }
         var h2 = zeros(T * d), inv2 = zeros(T)
-        Ops.rmsNormForward(x2, w2, eps: eps, &h2, invRMS: &inv2, tokens: T, dim: d)
+        RMSNorm.forward(x2, w2, eps: eps, &h2, invRMS: &inv2, tokens: T, dim: d)
         var g = zeros(T * ff), u = zeros(T * ff), mlp = zeros(T * ff)
         lora(4, h2, &g); lora(5, h2, &u)
-        Ops.swigluForward(g, u, &mlp, count: T * ff)
+        SwiGLU.forward(g, u, &mlp, count: T * ff)
         var dn = zeros(T * d)
         lora(6, mlp, &dn)
         let x3 = zip(x2, dn).map { $0 + $1 }
         var hf = zeros(T * d), invf = zeros(T)
-        Ops.rmsNormForward(x3, wf, eps: eps, &hf, invRMS: &invf, tokens: T, dim: d)
+        RMSNorm.forward(x3, wf, eps: eps, &hf, invRMS: &invf, tokens: T, dim: d)
 
         // Backward: loss → final norm → MLP → residual → attention → residual → input.
         var dhf = zeros(T * d)
@@ -566,26 +567,26 @@ private enum Ref {
                                    cache: caches[i], dx: &dx, da: &da[i], db: &db[i])
         }
         var dx3 = zeros(T * d)
-        Ops.rmsNormBackward(dhf, x3, wf, invRMS: invf, dx: &dx3, tokens: T, dim: d)
+        RMSNorm.backward(dhf, x3, wf, invRMS: invf, dx: &dx3, tokens: T, dim: d)
         var dx2 = dx3                                   // residual: x3 = x2 + down(...)
         var dmlp = zeros(T * ff)
         loraBack(6, dx3, mlp, &dmlp)
         var dg = zeros(T * ff), du = zeros(T * ff)
-        Ops.swigluBackward(dmlp, g, u, dg: &dg, du: &du, count: T * ff)
+        SwiGLU.backward(dmlp, g, u, dg: &dg, du: &du, count: T * ff)
         var dh2 = zeros(T * d)
         loraBack(4, dg, h2, &dh2); loraBack(5, du, h2, &dh2)
-        Ops.rmsNormBackward(dh2, x2, w2, invRMS: inv2, dx: &dx2, tokens: T, dim: d)
+        RMSNorm.backward(dh2, x2, w2, invRMS: inv2, dx: &dx2, tokens: T, dim: d)
         var dx = dx2                                    // residual: x2 = x + o(...)
         var dAtt = zeros(T * att.qWidth)
         loraBack(3, dx2, a, &dAtt)
         var dq = zeros(T * att.qWidth), dk = zeros(T * att.kvWidth), dv = zeros(T * att.kvWidth), s = zeros(att.heads * T * T)
-        Ops.attentionBackward(dout: dAtt, q: q, k: k, v: v, probs: probs, dq: &dq, dk: &dk, dv: &dv, scratch: &s,
+        Attention.backward(dout: dAtt, q: q, k: k, v: v, probs: probs, dq: &dq, dk: &dk, dv: &dv, scratch: &s,
                               tokens: T, shape: att)
-        Ops.ropeBackward(&dq, heads: att.heads, headDim: hd, table: table)
-        Ops.ropeBackward(&dk, heads: att.kvHeads, headDim: hd, table: table)
+        table.backward(&dq, heads: att.heads, headDim: hd)
+        table.backward(&dk, heads: att.kvHeads, headDim: hd)
         var dh1 = zeros(T * d)
         loraBack(0, dq, h1, &dh1); loraBack(1, dk, h1, &dh1); loraBack(2, dv, h1, &dh1)
-        Ops.rmsNormBackward(dh1, x, w1, invRMS: inv1, dx: &dx, tokens: T, dim: d)
+        RMSNorm.backward(dh1, x, w1, invRMS: inv1, dx: &dx, tokens: T, dim: d)
 
         // Double reference of the same layer (same dropout masks).
         let masks = caches.map(\.mask)

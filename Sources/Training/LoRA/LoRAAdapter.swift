@@ -1,46 +1,11 @@
 import Foundation
 import Kernels
 import ModelFiles
+import Transformer
 
-/// A linear projection of a decoder layer that LoRA can adapt.
-public enum LoRATarget: String, CaseIterable, Codable, Sendable {
-    case q, k, v, o, gate, up, down
-
-    /// The module's name inside a HF decoder layer (PEFT's `target_modules` use the last part).
-    public var modulePath: String {
-        switch self {
-        case .q: "self_attn.q_proj"
-        case .k: "self_attn.k_proj"
-        case .v: "self_attn.v_proj"
-        case .o: "self_attn.o_proj"
-        case .gate: "mlp.gate_proj"
-        case .up: "mlp.up_proj"
-        case .down: "mlp.down_proj"
-        }
-    }
-    /// PEFT's short module name, e.g. `q_proj`.
-    public var moduleName: String { String(modulePath.split(separator: ".").last!) }
-
-    /// Accepts the short form (`q`) and the module name (`q_proj`).
-    public init?(name: String) {
-        let n = name.trimmingCharacters(in: .whitespaces).lowercased()
-        if let t = LoRATarget(rawValue: n) { self = t; return }
-        guard let t = LoRATarget.allCases.first(where: { $0.moduleName == n }) else { return nil }
-        self = t
-    }
-
-    /// (inFeatures, outFeatures) of this projection in a model.
-    public func shape(in c: ModelConfig) -> (inFeatures: Int, outFeatures: Int) {
-        let d = c.hiddenSize, qw = c.numHeads * c.headDim, kvw = c.numKVHeads * c.headDim, ff = c.intermediateSize
-        switch self {
-        case .q: return (d, qw)
-        case .k, .v: return (d, kvw)
-        case .o: return (qw, d)
-        case .gate, .up: return (d, ff)
-        case .down: return (ff, d)
-        }
-    }
-}
+/// A projection LoRA adapts: LoRA targets are `Transformer.Projection`s (their PEFT module
+/// names, `modulePath` / `moduleName`, come from there).
+public typealias LoRATarget = Projection
 
 public struct LoRAError: Error, CustomStringConvertible, Sendable {
     public let description: String
@@ -153,7 +118,6 @@ public struct LoRAAdapter: Equatable, Sendable {
     }
 }
 
-import Transformer
 
 extension LoRAAdapter {
     /// `weights` with this adapter added, unmerged (the base stays as stored, e.g. quantised):
@@ -161,8 +125,8 @@ extension LoRAAdapter {
     public func applied(to weights: ModelWeights) throws -> ModelWeights {
         try validate(for: weights.config)
         let s = config.scaling
-        return try weights.withLoRA { layer, name in
-            guard let t = LoRATarget(rawValue: name), let w = self.layers[layer][t] else { return nil }
+        return try weights.withLoRA { layer, t in
+            guard let w = self.layers[layer][t] else { return nil }
             return LoRADelta(a: w.a, b: w.b, rank: w.rank, scaling: s)
         }
     }

@@ -74,12 +74,10 @@ public func mergeAdapter(model: LanguageModel, adapter: LoRAAdapter, outputDirec
         let ad = adapter.layers[i]
         vector(p + "input_layernorm.weight", l.attnNorm)
         vector(p + "post_attention_layernorm.weight", l.mlpNorm)
-        for (t, lin) in [(LoRATarget.q, l.q), (.k, l.k), (.v, l.v), (.o, l.o), (.gate, l.gate), (.up, l.up), (.down, l.down)] {
-            matrix(p + t.modulePath + ".weight", lin, ad[t])
-        }
+        for t in LoRATarget.allCases { matrix(p + t.modulePath + ".weight", l[t], ad[t]) }
         if hasQKVBias {
-            for (t, lin) in [(LoRATarget.q, l.q), (.k, l.k), (.v, l.v)] {
-                vector(p + t.modulePath + ".bias", lin.bias ?? [Float](repeating: 0, count: lin.rows))
+            for t in [LoRATarget.q, .k, .v] {
+                vector(p + t.modulePath + ".bias", l[t].bias ?? [Float](repeating: 0, count: l[t].rows))
             }
             // Llama's attention_bias also gives o_proj a bias; Qwen2 has none there.
             if c.architecture != "qwen2" { vector(p + "self_attn.o_proj.bias", [Float](repeating: 0, count: l.o.rows)) }

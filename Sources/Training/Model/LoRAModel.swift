@@ -45,16 +45,22 @@ final class LayerActivations {
     var rng = SeededRNG(seed: 0)
 }
 
-/// A causal LM with frozen base weights and trainable LoRA pairs: forward and hand-written
-/// backward of a whole micro-batch, accumulating the adapter's gradients.
+/// A causal LM with frozen base weights and trainable LoRA pairs (or none: the base model
+/// alone): forward and hand-written backward of a whole micro-batch, accumulating the
+/// adapter's gradients.
 ///
 /// A micro-batch is a list of sequences laid end to end as M rows (no padding): every
 /// projection runs once over all M rows; attention runs per segment. Parameters are kept flat
 /// in a fixed order (`adapter.keys`, A then B) shared with the optimiser and checkpoints.
+///
+/// The memory plan is the saved activations (llm.c's); the row routines — `RMSNorm`,
+/// `RoPETable`, `Attention`, `SwiGLU`, `Linear` per `Projection` — are the ones the inference
+/// driver (`Transformer.Forward`, with its KV cache) calls.
 final class LoRAModel {
     let weights: ModelWeights
     let config: ModelConfig
-    let loraConfig: LoRAConfig
+    /// nil: no adapter (every projection is the frozen base's).
+    let loraConfig: LoRAConfig?
     /// Store only each layer's input and recompute the layer in the backward.
     var gradientCheckpointing: Bool
     /// Trainable tensors, in `keys` order: params[2i] = A, params[2i + 1] = B.
@@ -66,7 +72,7 @@ final class LoRAModel {
     private let shapes: [LoRAShape]
 
     private let scratch = Scratch()
-    private let invFreq: [Float]
+    private let rope: RoPE
     private var layerActs: [LayerActivations] = []
     private let work = LayerActivations()
     // Step-local buffers.
@@ -102,28 +108,31 @@ final class LoRAModel {
     let computeDType: ComputeDType
     private let bf16Base: BF16Base?
 
-    init(weights: ModelWeights, adapter: LoRAAdapter, gradientCheckpointing: Bool = false,
+    /// `adapter` nil: the base model alone (no parameters; its loss is the base model's).
+    init(weights: ModelWeights, adapter: LoRAAdapter?, gradientCheckpointing: Bool = false,
          computeDType: ComputeDType = .fp32) throws {
-        try adapter.validate(for: weights.config)
+        try adapter?.validate(for: weights.config)
         self.weights = weights
         config = weights.config
-        loraConfig = adapter.config
+        loraConfig = adapter?.config
         self.gradientCheckpointing = gradientCheckpointing
-        keys = adapter.keys
+        keys = adapter?.keys ?? []
         var p: [[Float]] = [], shp: [LoRAShape] = []
         var sl = [[Int?]](repeating: [Int?](repeating: nil, count: LoRATarget.allCases.count), count: config.numLayers)
-        for (i, key) in keys.enumerated() {
-            let w = adapter.layers[key.layer][key.target]!
-            p.append(w.a); p.append(w.b)
-            sl[key.layer][key.target.index] = i
-            shp.append(LoRAShape(inFeatures: w.inFeatures, outFeatures: w.outFeatures, rank: w.rank,
-                                 scaling: adapter.config.scaling, dropout: Float(adapter.config.dropout)))
+        if let adapter {
+            for (i, key) in keys.enumerated() {
+                let w = adapter.layers[key.layer][key.target]!
+                p.append(w.a); p.append(w.b)
+                sl[key.layer][key.target.index] = i
+                shp.append(LoRAShape(inFeatures: w.inFeatures, outFeatures: w.outFeatures, rank: w.rank,
+                                     scaling: adapter.config.scaling, dropout: Float(adapter.config.dropout)))
+            }
         }
         params = p
         grads = p.map { [Float](repeating: 0, count: $0.count) }
         slot = sl
         shapes = shp
-        invFreq = RoPE(config: config, freqFactors: weights.ropeFreqFactors).invFreq
+        rope = RoPE(config: config, freqFactors: weights.ropeFreqFactors)
         self.computeDType = computeDType
         if computeDType == .bf16 {
             let base = BF16Base()
@@ -140,8 +149,10 @@ final class LoRAModel {
         FrozenLinear(linear: w, scratch: scratch, bf16: bf16Base)
     }
 
-    /// The current parameters as an adapter.
+    /// The current parameters as an adapter (a model built without one has none: the trainer
+    /// always builds it with one).
     var adapter: LoRAAdapter {
+        guard let loraConfig else { preconditionFailure("LoRAModel built without an adapter has no adapter to return") }
         var layers = [[LoRATarget: LoRAWeights]](repeating: [:], count: config.numLayers)
         for (i, key) in keys.enumerated() {
             let s = shapes[i]
@@ -162,57 +173,10 @@ final class LoRAModel {
     /// only the loss is computed (evaluation: no dropout, nothing kept).
     func run(_ batch: [TrainSequence], gradScale: Float = 1, backward: Bool = true,
              dropoutRNG rng: inout SeededRNG) throws -> (loss: Double, count: Int) {
-        let c = config, d = c.hiddenSize
-        let ids = batch.flatMap(\.ids)
-        let m = ids.count
-        guard m > 0 else { return (0, 0) }
-        for (i, t) in ids.enumerated() where t < 0 || t >= c.vocabSize {
-            throw OpsError("token id \(t) at row \(i) of the batch is outside the vocabulary (0..<\(c.vocabSize))")
-        }
-        var segments: [Range<Int>] = [], positions = [Int](repeating: 0, count: m)
-        var off = 0
-        for s in batch {
-            for seg in s.segments {
-                let r = (seg.lowerBound + off)..<(seg.upperBound + off)
-                segments.append(r)
-                for (j, row) in r.enumerated() { positions[row] = j }
-            }
-            off += s.ids.count
-        }
-        // Where each segment's nh × T × T probabilities start in a layer's cache.
-        var probOffsets: [Int] = [], probTotal = 0
-        for r in segments { probOffsets.append(probTotal); probTotal += c.numHeads * r.count * r.count }
-        let keepProbs = backward && !gradientCheckpointing
-            && LoRAModel.probabilitiesFit(c, segmentLengths: segments.map(\.count), budget: attentionCacheBytes)
-        let attn = AttentionPlan(segments: segments, probOffsets: probOffsets, probTotal: probTotal, keepProbs: keepProbs)
+        guard let pass = try forward(batch, training: backward, rng: &rng) else { return (0, 0) }
+        let c = config, d = c.hiddenSize, m = pass.m, training = backward
+        let (attn, rope, fin, inv, hf) = (pass.attention, pass.rope, pass.normIn, pass.invRMS, pass.normOut)
         let targets = batch.flatMap(\.targets)
-        let rope = RoPETable(invFreq: invFreq, positions: positions)
-        let training = backward
-        if training && !gradientCheckpointing {
-            while layerActs.count < c.numLayers { layerActs.append(LayerActivations()) }
-        }
-
-        let x = self.x.get(m * d)
-        for (i, t) in ids.enumerated() { weights.embedding.dequantizeRows(t, 1, into: x + i * d) }
-
-        for li in 0..<c.numLayers {
-            let a = training && !gradientCheckpointing ? layerActs[li] : work
-            if training && gradientCheckpointing {
-                // Keep only the layer input (and the dropout stream position) for recomputation.
-                while layerActs.count < c.numLayers { layerActs.append(LayerActivations()) }
-                layerActs[li].xIn.get(m * d).update(from: x, count: m * d)
-                layerActs[li].rng = rng
-            }
-            layerForward(li, x, m: m, attn: attn, rope: rope, acts: a, training: training, rng: &rng)
-        }
-
-        // Final norm and the loss through the LM head (only trained rows reach the head).
-        let fin = finalIn.get(m * d), inv = finalInv.get(m)
-        let hf = h.get(m * d)
-        fin.update(from: x, count: m * d)
-        weights.finalNorm.withUnsafeBufferPointer { w in
-            Ops.rmsNormForward(fin, w.baseAddress!, eps: Float(c.rmsNormEps), hf, invRMS: inv, tokens: m, dim: d)
-        }
         var head = frozen(lmHead)
         head.phase = .head
         head.bf16Weights = lmHeadBF16.map { UnsafePointer($0.pointer) }
@@ -229,7 +193,7 @@ final class LoRAModel {
         }
         let dx = self.dx.zeroed(m * d)
         weights.finalNorm.withUnsafeBufferPointer { w in
-            Ops.rmsNormBackward(dhf, fin, w.baseAddress!, invRMS: inv, dx: dx, tokens: m, dim: d)
+            RMSNorm.backward(dhf, fin, w.baseAddress!, invRMS: inv, dx: dx, tokens: m, dim: d)
         }
         for li in stride(from: c.numLayers - 1, through: 0, by: -1) {
             let a: LayerActivations
@@ -247,6 +211,82 @@ final class LoRAModel {
         return result
     }
 
+    /// The rows of a forward pass up to the LM head: the final norm's input, its 1/rms and output.
+    private struct Pass {
+        let m: Int
+        let attention: AttentionPlan
+        let rope: RoPETable
+        let normIn: UnsafeMutablePointer<Float>, invRMS: UnsafeMutablePointer<Float>, normOut: UnsafeMutablePointer<Float>
+    }
+
+    /// Embeddings → every decoder layer (keeping what the backward needs when `training`) →
+    /// final norm. nil for an empty batch.
+    private func forward(_ batch: [TrainSequence], training: Bool, rng: inout SeededRNG) throws -> Pass? {
+        let c = config, d = c.hiddenSize
+        let ids = batch.flatMap(\.ids)
+        let m = ids.count
+        guard m > 0 else { return nil }
+        for (i, t) in ids.enumerated() where t < 0 || t >= c.vocabSize {
+            throw OpsError("token id \(t) at row \(i) of the batch is outside the vocabulary (0..<\(c.vocabSize))")
+        }
+        var segments: [Range<Int>] = [], positions = [Int](repeating: 0, count: m)
+        var off = 0
+        for s in batch {
+            for seg in s.segments {
+                let r = (seg.lowerBound + off)..<(seg.upperBound + off)
+                segments.append(r)
+                for (j, row) in r.enumerated() { positions[row] = j }
+            }
+            off += s.ids.count
+        }
+        // Where each segment's nh × T × T probabilities start in a layer's cache.
+        var probOffsets: [Int] = [], probTotal = 0
+        for r in segments { probOffsets.append(probTotal); probTotal += c.numHeads * r.count * r.count }
+        let keepProbs = training && !gradientCheckpointing
+            && LoRAModel.probabilitiesFit(c, segmentLengths: segments.map(\.count), budget: attentionCacheBytes)
+        let attn = AttentionPlan(segments: segments, probOffsets: probOffsets, probTotal: probTotal, keepProbs: keepProbs)
+        let rope = self.rope.table(positions: positions)
+        if training {
+            while layerActs.count < c.numLayers { layerActs.append(LayerActivations()) }
+        }
+
+        let x = self.x.get(m * d)
+        for (i, t) in ids.enumerated() { weights.embedding.dequantizeRows(t, 1, into: x + i * d) }
+
+        for li in 0..<c.numLayers {
+            let a = training && !gradientCheckpointing ? layerActs[li] : work
+            if training && gradientCheckpointing {
+                // Keep only the layer input (and the dropout stream position) for recomputation.
+                layerActs[li].xIn.get(m * d).update(from: x, count: m * d)
+                layerActs[li].rng = rng
+            }
+            layerForward(li, x, m: m, attn: attn, rope: rope, acts: a, training: training, rng: &rng)
+        }
+
+        // Final norm (the loss reads only the trained rows of its output).
+        let fin = finalIn.get(m * d), inv = finalInv.get(m)
+        let hf = h.get(m * d)
+        fin.update(from: x, count: m * d)
+        weights.finalNorm.withUnsafeBufferPointer { w in
+            RMSNorm.forward(fin, w.baseAddress!, eps: Float(c.rmsNormEps), hf, invRMS: inv, tokens: m, dim: d)
+        }
+        return Pass(m: m, attention: attn, rope: rope, normIn: fin, invRMS: inv, normOut: hf)
+    }
+
+    /// Logits [rows × vocab] of every row of `batch` through the training forward (no dropout,
+    /// nothing kept): what the loss is computed from, for comparison with inference.
+    func logits(_ batch: [TrainSequence]) throws -> [Float] {
+        var rng = SeededRNG(seed: 0)   // unused: no dropout outside training
+        guard let pass = try forward(batch, training: false, rng: &rng) else { return [] }
+        var out = [Float](repeating: 0, count: pass.m * config.vocabSize)
+        out.withUnsafeMutableBufferPointer { o in
+            var head = frozen(lmHead)
+            head.bf16Weights = lmHeadBF16.map { UnsafePointer($0.pointer) }
+            head.forward(pass.normOut, m: pass.m, o.baseAddress!)
+        }
+        return out
+    }
+
     // MARK: one decoder layer
 
     /// x ← x + attn(norm(x)); x ← x + mlp(norm(x)), saving what the backward needs in `acts`.
@@ -255,44 +295,44 @@ final class LoRAModel {
         let c = config, L = weights.layers[li]
         let d = c.hiddenSize, qw = c.numHeads * c.headDim, kvw = c.numKVHeads * c.headDim, ff = c.intermediateSize
         let eps = Float(c.rmsNormEps)
-        let shape = AttentionShape(heads: c.numHeads, kvHeads: c.numKVHeads, headDim: c.headDim)
+        let shape = AttentionShape(c)
 
         let xIn = a.xIn.get(m * d)
         if xIn != x { xIn.update(from: x, count: m * d) }
         let h = self.h.get(m * d), inv1 = a.inv1.get(m)
         L.attnNorm.withUnsafeBufferPointer { w in
-            Ops.rmsNormForward(xIn, w.baseAddress!, eps: eps, h, invRMS: inv1, tokens: m, dim: d)
+            RMSNorm.forward(xIn, w.baseAddress!, eps: eps, h, invRMS: inv1, tokens: m, dim: d)
         }
         let q = a.q.get(m * qw), k = a.k.get(m * kvw), v = a.v.get(m * kvw)
-        projectGroup([.q, .k, .v], li, [L.q, L.k, L.v], h, m, [q, k, v], a, training, &rng)
-        Ops.ropeForward(q, heads: c.numHeads, headDim: c.headDim, table: rope)
-        Ops.ropeForward(k, heads: c.numKVHeads, headDim: c.headDim, table: rope)
+        projectGroup([.q, .k, .v], li, h, m, [q, k, v], a, training, &rng)
+        rope.forward(q, heads: c.numHeads, headDim: c.headDim)
+        rope.forward(k, heads: c.numKVHeads, headDim: c.headDim)
         let att = a.att.get(m * qw)
         StepProfile.measure(.attention) {
             let kept = attn.keepProbs ? a.probs.get(attn.probTotal) : nil
             for (i, s) in attn.segments.enumerated() {
                 let T = s.count
                 let p = kept.map { $0 + attn.probOffsets[i] } ?? probs.get(c.numHeads * T * T)
-                Ops.attentionForward(q: q + s.lowerBound * qw, k: k + s.lowerBound * kvw, v: v + s.lowerBound * kvw,
-                                     out: att + s.lowerBound * qw, probs: p, tokens: T, shape: shape)
+                Attention.forward(q: q + s.lowerBound * qw, k: k + s.lowerBound * kvw, v: v + s.lowerBound * kvw,
+                                  out: att + s.lowerBound * qw, probs: p, tokens: T, shape: shape)
             }
         }
         let o = tmp.get(m * d)
-        project(.o, li, L.o, att, m, o, a, training, &rng)
+        project(.o, li, att, m, o, a, training, &rng)
         Vec.add(o, x, m * d)
         let xMid = a.xMid.get(m * d)
         xMid.update(from: x, count: m * d)
 
         let inv2 = a.inv2.get(m)
         L.mlpNorm.withUnsafeBufferPointer { w in
-            Ops.rmsNormForward(xMid, w.baseAddress!, eps: eps, h, invRMS: inv2, tokens: m, dim: d)
+            RMSNorm.forward(xMid, w.baseAddress!, eps: eps, h, invRMS: inv2, tokens: m, dim: d)
         }
         let g = a.g.get(m * ff), u = a.u.get(m * ff)
-        projectGroup([.gate, .up], li, [L.gate, L.up], h, m, [g, u], a, training, &rng)
+        projectGroup([.gate, .up], li, h, m, [g, u], a, training, &rng)
         let act = self.act.get(m * ff)
-        swiglu(g, u, act, m * ff)
+        SwiGLU.forward(g, u, act, count: m * ff)
         let down = tmp.get(m * d)
-        project(.down, li, L.down, act, m, down, a, training, &rng)
+        project(.down, li, act, m, down, a, training, &rng)
         Vec.add(down, x, m * d)
     }
 
@@ -303,29 +343,29 @@ final class LoRAModel {
         let c = config, L = weights.layers[li]
         let d = c.hiddenSize, qw = c.numHeads * c.headDim, kvw = c.numKVHeads * c.headDim, ff = c.intermediateSize
         let eps = Float(c.rmsNormEps)
-        let shape = AttentionShape(heads: c.numHeads, kvHeads: c.numKVHeads, headDim: c.headDim)
+        let shape = AttentionShape(c)
         let h = self.h.get(m * d), dh = self.dh.get(m * d)
 
         // MLP: x_out = x_mid + down(silu(gate(n)) ⊙ up(n)), n = norm(x_mid).
         let xMid = a.xMid.pointer, g = a.g.pointer, u = a.u.pointer
-        L.mlpNorm.withUnsafeBufferPointer { w in normRows(xMid, w.baseAddress!, eps, h, m, d) }
+        L.mlpNorm.withUnsafeBufferPointer { w in RMSNorm.forward(xMid, w.baseAddress!, eps: eps, h, invRMS: nil, tokens: m, dim: d) }
         let act = self.act.get(m * ff)
-        swiglu(g, u, act, m * ff)
+        SwiGLU.forward(g, u, act, count: m * ff)
         let dact = dg.zeroed(m * ff)
-        projectBackward(.down, li, L.down, dy: dx, x: act, m, dx: dact, a)
+        projectBackward(.down, li, dy: dx, x: act, m, dx: dact, a)
         let du = self.du.get(m * ff)
-        Ops.swigluBackward(dact, g, u, dg: dact, du: du, count: m * ff)
+        SwiGLU.backward(dact, g, u, dg: dact, du: du, count: m * ff)
         dh.initialize(repeating: 0, count: m * d)
-        projectGroupBackward([.gate, .up], li, [L.gate, L.up], dys: [dact, du], x: h, m, dx: dh, a)
+        projectGroupBackward([.gate, .up], li, dys: [dact, du], x: h, m, dx: dh, a)
         L.mlpNorm.withUnsafeBufferPointer { w in
-            Ops.rmsNormBackward(dh, xMid, w.baseAddress!, invRMS: a.inv2.pointer, dx: dx, tokens: m, dim: d)
+            RMSNorm.backward(dh, xMid, w.baseAddress!, invRMS: a.inv2.pointer, dx: dx, tokens: m, dim: d)
         }
 
         // Attention: x_mid = x_in + o(attn(rope(q(n)), rope(k(n)), v(n))), n = norm(x_in).
         let xIn = a.xIn.pointer
-        L.attnNorm.withUnsafeBufferPointer { w in normRows(xIn, w.baseAddress!, eps, h, m, d) }
+        L.attnNorm.withUnsafeBufferPointer { w in RMSNorm.forward(xIn, w.baseAddress!, eps: eps, h, invRMS: nil, tokens: m, dim: d) }
         let datt = self.datt.zeroed(m * qw)
-        projectBackward(.o, li, L.o, dy: dx, x: a.att.pointer, m, dx: datt, a)
+        projectBackward(.o, li, dy: dx, x: a.att.pointer, m, dx: datt, a)
         let dq = self.dq.get(m * qw), dk = self.dk.get(m * kvw), dv = self.dv.get(m * kvw)
         let q = a.q.pointer, k = a.k.pointer, v = a.v.pointer
         StepProfile.measure(.attention) {
@@ -337,30 +377,30 @@ final class LoRAModel {
                 } else {
                     // Recompute P (too large to keep for every layer at this length).
                     p = probs.get(c.numHeads * T * T)
-                    Ops.attentionForward(q: q + r0 * qw, k: k + r0 * kvw, v: v + r0 * kvw, out: tmp.get(T * qw), probs: p,
-                                         tokens: T, shape: shape)
-                }
-                Ops.attentionBackward(dout: datt + r0 * qw, q: q + r0 * qw, k: k + r0 * kvw, v: v + r0 * kvw, probs: p,
-                                      dq: dq + r0 * qw, dk: dk + r0 * kvw, dv: dv + r0 * kvw, scratch: ds.get(c.numHeads * T * T),
+                    Attention.forward(q: q + r0 * qw, k: k + r0 * kvw, v: v + r0 * kvw, out: tmp.get(T * qw), probs: p,
                                       tokens: T, shape: shape)
+                }
+                Attention.backward(dout: datt + r0 * qw, q: q + r0 * qw, k: k + r0 * kvw, v: v + r0 * kvw, probs: p,
+                                   dq: dq + r0 * qw, dk: dk + r0 * kvw, dv: dv + r0 * kvw, scratch: ds.get(c.numHeads * T * T),
+                                   tokens: T, shape: shape)
             }
         }
-        Ops.ropeBackward(dq, heads: c.numHeads, headDim: c.headDim, table: rope)
-        Ops.ropeBackward(dk, heads: c.numKVHeads, headDim: c.headDim, table: rope)
+        rope.backward(dq, heads: c.numHeads, headDim: c.headDim)
+        rope.backward(dk, heads: c.numKVHeads, headDim: c.headDim)
         dh.initialize(repeating: 0, count: m * d)
-        projectGroupBackward([.q, .k, .v], li, [L.q, L.k, L.v], dys: [dq, dk, dv], x: h, m, dx: dh, a)
+        projectGroupBackward([.q, .k, .v], li, dys: [dq, dk, dv], x: h, m, dx: dh, a)
         L.attnNorm.withUnsafeBufferPointer { w in
-            Ops.rmsNormBackward(dh, xIn, w.baseAddress!, invRMS: a.inv1.pointer, dx: dx, tokens: m, dim: d)
+            RMSNorm.backward(dh, xIn, w.baseAddress!, invRMS: a.inv1.pointer, dx: dx, tokens: m, dim: d)
         }
     }
 
     // MARK: projections
 
     /// y = W x (+ LoRA when this projection is adapted).
-    private func project(_ t: LoRATarget, _ li: Int, _ w: Linear, _ x: UnsafePointer<Float>, _ m: Int,
+    private func project(_ t: LoRATarget, _ li: Int, _ x: UnsafePointer<Float>, _ m: Int,
                          _ y: UnsafeMutablePointer<Float>, _ a: LayerActivations, _ training: Bool,
                          _ rng: inout SeededRNG) {
-        let frozen = self.frozen(w)
+        let frozen = self.frozen(weights.layers[li][t])
         guard let i = slot[li][t.index] else { frozen.forward(x, m: m, y); return }
         var s = shapes[i]
         if !training { s = LoRAShape(inFeatures: s.inFeatures, outFeatures: s.outFeatures, rank: s.rank, scaling: s.scaling, dropout: 0) }
@@ -373,9 +413,9 @@ final class LoRAModel {
     }
 
     /// dx += dy W (+ the LoRA path); accumulates the pair's gradients.
-    private func projectBackward(_ t: LoRATarget, _ li: Int, _ w: Linear, dy: UnsafePointer<Float>,
+    private func projectBackward(_ t: LoRATarget, _ li: Int, dy: UnsafePointer<Float>,
                                  x: UnsafePointer<Float>, _ m: Int, dx: UnsafeMutablePointer<Float>, _ a: LayerActivations) {
-        let frozen = self.frozen(w)
+        let frozen = self.frozen(weights.layers[li][t])
         guard let i = slot[li][t.index] else { frozen.backwardInput(dy, m: m, dx); return }
         let s = shapes[i]
         params[2 * i].withUnsafeBufferPointer { pa in params[2 * i + 1].withUnsafeBufferPointer { pb in
@@ -393,19 +433,19 @@ final class LoRAModel {
     /// its own dropout mask, as in PEFT, so with dropout they run one by one).
     private func grouped(_ ts: [LoRATarget], _ li: Int, training: Bool) -> [Int]? {
         let ids = ts.compactMap { slot[li][$0.index] }
-        guard ids.count == ts.count, ids.count > 1, !training || loraConfig.dropout == 0 else { return nil }
+        guard ids.count == ts.count, ids.count > 1, !training || loraConfig?.dropout == 0 else { return nil }
         return ids
     }
 
-    private func projectGroup(_ ts: [LoRATarget], _ li: Int, _ ws: [Linear], _ x: UnsafePointer<Float>, _ m: Int,
+    private func projectGroup(_ ts: [LoRATarget], _ li: Int, _ x: UnsafePointer<Float>, _ m: Int,
                               _ ys: [UnsafeMutablePointer<Float>], _ a: LayerActivations, _ training: Bool,
                               _ rng: inout SeededRNG) {
         guard let ids = grouped(ts, li, training: training) else {
-            for (j, t) in ts.enumerated() { project(t, li, ws[j], x, m, ys[j], a, training, &rng) }
+            for (j, t) in ts.enumerated() { project(t, li, x, m, ys[j], a, training, &rng) }
             return
         }
         withPointers(ids.flatMap { [2 * $0, 2 * $0 + 1] }) { ab in
-            let members = groupMembers(ids, ws, ab)
+            let members = groupMembers(ids, ts, li, ab)
             var caches = ts.map { a.lora[$0.index] }
             StepProfile.measure(.lora) {
                 Ops.loraGroupForward(x, m: m, members: members, outputs: ys, caches: &caches, workspace: loraGroup)
@@ -414,16 +454,16 @@ final class LoRAModel {
         }
     }
 
-    private func projectGroupBackward(_ ts: [LoRATarget], _ li: Int, _ ws: [Linear], dys: [UnsafePointer<Float>],
+    private func projectGroupBackward(_ ts: [LoRATarget], _ li: Int, dys: [UnsafePointer<Float>],
                                       x: UnsafePointer<Float>, _ m: Int, dx: UnsafeMutablePointer<Float>,
                                       _ a: LayerActivations) {
         guard let ids = grouped(ts, li, training: true) else {
-            for (j, t) in ts.enumerated() { projectBackward(t, li, ws[j], dy: dys[j], x: x, m, dx: dx, a) }
+            for (j, t) in ts.enumerated() { projectBackward(t, li, dy: dys[j], x: x, m, dx: dx, a) }
             return
         }
         let pairs = ids.flatMap { [2 * $0, 2 * $0 + 1] }
         withPointers(pairs) { ab in
-            let members = groupMembers(ids, ws, ab)
+            let members = groupMembers(ids, ts, li, ab)
             let caches = ts.map { a.lora[$0.index] }
             withGradPointers(pairs) { g in
                 StepProfile.measure(.lora) {
@@ -436,10 +476,11 @@ final class LoRAModel {
     }
 
     /// A group's members from their slots and [A_1, B_1, A_2, B_2, …]; no dropout on the grouped path.
-    private func groupMembers(_ ids: [Int], _ ws: [Linear], _ ab: [UnsafePointer<Float>]) -> [LoRAMember<FrozenLinear>] {
+    private func groupMembers(_ ids: [Int], _ ts: [LoRATarget], _ li: Int,
+                              _ ab: [UnsafePointer<Float>]) -> [LoRAMember<FrozenLinear>] {
         ids.indices.map { j in
             let s = shapes[ids[j]]
-            return LoRAMember(w: frozen(ws[j]), a: ab[2 * j], b: ab[2 * j + 1],
+            return LoRAMember(w: frozen(weights.layers[li][ts[j]]), a: ab[2 * j], b: ab[2 * j + 1],
                               shape: LoRAShape(inFeatures: s.inFeatures, outFeatures: s.outFeatures, rank: s.rank,
                                                scaling: s.scaling, dropout: 0))
         }
@@ -456,20 +497,6 @@ final class LoRAModel {
         guard acc.count < ids.count else { return body(acc) }
         return grads[ids[acc.count]].withUnsafeMutableBufferPointer { withGradPointers(ids, acc + [$0.baseAddress!], body) }
     }
-
-    /// The backward's recomputation of a norm's output (its 1/rms is cached, the output is not).
-    private func normRows(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ eps: Float,
-                          _ out: UnsafeMutablePointer<Float>, _ m: Int, _ d: Int) {
-        Parallel.forEachRange(m, minPerWorker: 16) { r in
-            for t in r { Vec.rmsNorm(x + t * d, w, eps, out + t * d, d) }
-        }
-    }
-
-    private func swiglu(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
-        Parallel.forEachRange(n, minPerWorker: 8192) { r in
-            Ops.swigluForward(g + r.lowerBound, u + r.lowerBound, out + r.lowerBound, count: r.count)
-        }
-    }
 }
 
 /// Whether a training micro-batch of sequences with these lengths keeps its attention
@@ -483,7 +510,7 @@ public func trainingKeepsAttentionProbabilities(_ config: ModelConfig, sequenceL
 /// Keys a query row attends to on average, as the causal blocked attention computes them
 /// (each 64-row query block sees every key up to its own last row): T/2 + 32 for whole blocks.
 public func attentionKeysPerQuery(sequenceLength T: Int) -> Double {
-    let B = Ops.attentionBlock
+    let B = Attention.block
     var keys = 0, i0 = 0
     while i0 < T { let m = min(B, T - i0); keys += m * (i0 + m); i0 += m }
     return T > 0 ? Double(keys) / Double(T) : 0
@@ -496,11 +523,4 @@ struct AttentionPlan {
     /// Floats of one layer's kept probabilities (all segments).
     let probTotal: Int
     let keepProbs: Bool
-}
-
-extension LoRATarget {
-    /// Position in `allCases` (array index for per-target tables).
-    var index: Int {
-        switch self { case .q: 0; case .k: 1; case .v: 2; case .o: 3; case .gate: 4; case .up: 5; case .down: 6 }
-    }
 }

@@ -183,10 +183,8 @@ public final class Trainer {
 /// Mean loss per trained token of `sequences` under `adapter` (nil: the base model alone).
 public func evaluationLoss(weights: ModelWeights, adapter: LoRAAdapter?, sequences: [TrainSequence],
                            batchSize: Int = 2, computeDType: ComputeDType = .fp32) throws -> Double {
-    var rng = SeededRNG(seed: 0)
-    // B = 0 makes the LoRA path add exactly nothing: the base model's loss.
-    let a = try adapter ?? LoRAAdapter.initialized(config: LoRAConfig(rank: 1, alpha: 1, targets: [.q]), model: weights.config, rng: &rng)
-    let m = try LoRAModel(weights: weights, adapter: a, computeDType: computeDType)
+    var rng = SeededRNG(seed: 0)   // unused: evaluation has no dropout
+    let m = try LoRAModel(weights: weights, adapter: adapter, computeDType: computeDType)
     var loss: Double = 0, count = 0
     var i = 0
     while i < sequences.count {
