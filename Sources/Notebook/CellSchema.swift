@@ -82,6 +82,7 @@ public enum CellSchema {
               choices: ComputeDType.allCases.map(\.rawValue)),
         .init("resume", .string(""), "checkpoint folder to resume from (same settings; `tunelab branch` changes them)"),
         .init("plot", .bool(true), "write the loss curves PNG at the end"),
+        .init("ignore_lint", .bool(false), "train even when the format cell's lint found errors (e.g. no row keeps its EOS)"),
     ]
 
     static let infer: [ParamSpec] = [

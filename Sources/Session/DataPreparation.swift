@@ -38,6 +38,12 @@ public struct PreparedData: Sendable {
         "\(stats.rows) rows → \(train.count) training / \(validation.count) validation sequences, \(stats.tokens) tokens (\(stats.trainedTokens) trained), mean \(Int(stats.meanLength.rounded())) max \(stats.maxLength), \(stats.truncatedRows) truncated at \(maxSeqLength)"
     }
     var maxSeqLength: Int
+    /// What the lint found (errors stop a train cell unless `train.ignore_lint`).
+    public var lint: LintReport
+    /// Each row as the lint saw it (tokens and labels), for `tunelab lint --show`.
+    var lintRows: [String: [RowInspection]]
+
+    public func lintDetails() -> (LintReport, [String: [RowInspection]]) { (lint, lintRows) }
 }
 
 public struct SessionError: Error, CustomStringConvertible, Sendable {
@@ -59,6 +65,11 @@ public func prepareData(_ s: FormatConfig, tokenizer: Tokenizer, dataPath: Strin
     if s.valFraction > 0 {
         (trainRows, valRows) = try dataset.split(validation: .fraction(s.valFraction), seed: s.seed)
     }
+    // Every row checked before any is built: all rows with nothing to train are named at once.
+    let (report, inspections) = try lint(train: trainRows, validation: valRows, builder: builder)
+    if let none = report.findings.first(where: { $0.code == "nothing-to-train" }) {
+        throw SessionError("\(path): \(none.line); raise max_seq_length or shorten the prompt")
+    }
     let (trainEx, trainStats) = try builder.examples(trainRows)
     let (valEx, valStats) = valRows.rows.isEmpty ? ([], DatasetStats()) : try builder.examples(valRows)
     var stats = trainStats
@@ -68,5 +79,6 @@ public func prepareData(_ s: FormatConfig, tokenizer: Tokenizer, dataPath: Strin
     var files = ["data": path]
     if s.templateText.isEmpty { files["template"] = s.template }
     return PreparedData(train: train, validation: valEx.map(TrainSequence.init), validationRows: valRows.rows,
-                        template: template, stats: stats, files: files, maxSeqLength: s.maxSeqLength)
+                        template: template, stats: stats, files: files, maxSeqLength: s.maxSeqLength, lint: report,
+                        lintRows: inspections)
 }

@@ -26,6 +26,9 @@ public final class SessionState {
 
     public init(notebook: Notebook?) { self.notebook = notebook }
 
+    public var loadedModel: LanguageModel? { model }
+    public var preparedData: PreparedData? { data }
+
     func requireModel() throws -> LanguageModel {
         guard let model else { throw SessionError("no model loaded: run a load cell first") }
         return model

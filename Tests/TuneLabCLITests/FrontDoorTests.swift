@@ -161,3 +161,29 @@ import Testing
         #expect(notebookVersion.contains("\"\(v.out.trimmingCharacters(in: .whitespacesAndNewlines))\""))
     }
 }
+
+/// `tunelab lint` and the lint's gate on training.
+@Suite(.serialized) struct LintCommandTests {
+    @Test func lintReportsShowsTokensAndGatesTraining() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tunelab-lint-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let model = fixtures.path + "/tiny-llama3"
+        let ok = try tunelab(["lint", "--model", model, "--max-seq-length", "320", "--json"])
+        #expect(ok.status == 0, "\(ok.err)")
+        let j = try json(ok.out)
+        #expect(j["errors"] as? Int == 0 && (j["findings"] as? [[String: Any]])?.contains { $0["code"] as? String == "think-cut" } == true, "\(ok.out)")
+        let show = try tunelab(["lint", "--model", model, "--max-seq-length", "500", "--show", "0", "--histogram", dir + "/h.png"])
+        #expect(show.out.contains("row 0: ") && show.out.contains("⟦") && show.out.contains("<EOS:"), "\(show.out)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/h.png"))
+        // Data whose rows all lose their EOS: the lint fails, and training refuses unless told.
+        let cut = try tunelab(["lint", "--model", model, "--max-seq-length", "250"])
+        #expect(cut.status == 1 && cut.out.contains("error: train: no row keeps its EOS"), "\(cut.out)\n\(cut.err)")
+        let refused = try tunelab(["train", "--no-record", "--model", model, "--max-seq-length", "250", "--max-steps", "1", "--out", dir + "/a"])
+        #expect(refused.status != 0 && refused.err.contains("train.ignore_lint: the format cell's lint found errors"), "\(refused.err)")
+        let forced = try tunelab(["train", "--no-record", "--model", model, "--max-seq-length", "250", "--max-steps", "1",
+                                  "--ignore-lint", "--out", dir + "/b"])
+        #expect(forced.status == 0, "\(forced.err)")
+    }
+}

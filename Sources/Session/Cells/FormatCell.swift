@@ -63,6 +63,18 @@ final class FormatCell: SessionCell {
         let lm = try state.requireModel()
         let d = try prepareData(config, tokenizer: lm.tokenizer, dataPath: try localDataPath())
         state.data = d
-        return CellResult(summary: d.summary)
+        // The lint is recorded with the cell: its findings, and the length histogram as a PNG.
+        let lint = d.lint
+        let findings = String(decoding: (try? JSONEncoder().encode(lint.findings)) ?? Data("[]".utf8), as: UTF8.self)
+        try ctx.db.setCellDetails(ctx.cellID, ["lint": lint.text, "lint_findings": findings,
+                                               "lint_errors": "\(lint.errors.count)", "lint_warnings": "\(lint.warnings.count)"])
+        let png = "runs/run-\(ctx.runID)-cell\(ctx.index)-lengths.png"
+        try? FileManager.default.createDirectory(atPath: "runs", withIntermediateDirectories: true)
+        try plotLengthHistogram(lint, path: png, title: "run \(ctx.runID): tokens per example")
+        try ctx.recorder.artifact(ctx.cellID, png, kind: "lengths-histogram")
+        if !state.quiet && !lint.findings.isEmpty { print(lint.findings.map(\.line).joined(separator: "\n")) }
+        var summary = d.summary
+        if !lint.findings.isEmpty { summary += "; lint: \(lint.errors.count) errors, \(lint.warnings.count) warnings" }
+        return CellResult(summary: summary, facts: ["lint": lint.text, "errors": lint.errors.count, "warnings": lint.warnings.count])
     }
 }

@@ -12,6 +12,8 @@ final class TrainCell: SessionCell {
     /// Checkpoint folder to resume from ("" = none).
     let resume: String
     let plot: Bool
+    /// Train even when the format cell's lint found errors.
+    let ignoreLint: Bool
 
     var seed: UInt64? { config.seed }
 
@@ -52,6 +54,7 @@ final class TrainCell: SessionCell {
             throw p.error("resume", "\(r): not a checkpoint folder (no adapter_model.safetensors there)")
         }
         plot = p.bool("plot")
+        ignoreLint = p.bool("ignore_lint")
     }
 
     func inputs(_ state: SessionState, _ recorder: RunRecorder) throws -> [CellInput] {
@@ -61,6 +64,10 @@ final class TrainCell: SessionCell {
     func run(_ state: SessionState, _ ctx: CellContext) throws -> CellResult {
         let lm = try state.requireModel()
         let data = try state.requireData(for: .train)
+        if !data.lint.errors.isEmpty && !ignoreLint {
+            throw ctx.params.error("ignore_lint", "the format cell's lint found errors; fix the data or set ignore_lint = true:\n"
+                                   + data.lint.errors.map(\.line).joined(separator: "\n"))
+        }
         let out = self.out.isEmpty ? "runs/run-\(ctx.runID)-cell\(ctx.index)" : self.out
         let writer = ctx.db.metricWriter(runID: ctx.runID, cellID: ctx.cellID)
         let (trainer, report) = try runTraining(weights: lm.weights, data: data, config: config, outputDirectory: out,
