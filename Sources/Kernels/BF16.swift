@@ -11,7 +11,12 @@ import Foundation
 ///
 /// A product is split over TuneLab's worker pool by rows of C, like `BLAS.gemm`; each part runs
 /// oneDNN single-threaded (its OpenMP team would compete with the pool for the same cores), with
-/// its own cached primitive, stream and scratchpad, so parts never share oneDNN state.
+/// the running thread's own cached primitive, stream and scratchpad: a thread runs one product at
+/// a time, so concurrent products (other callers, other worker counts) never share oneDNN state.
+/// The split follows the worker count, but a row's values do not depend on how many rows its
+/// part has (oneDNN accumulates each element over k in the same order at every M; checked for
+/// the model shapes by `WorkerCountKernelTests`): fixed 12-row-part tiles cost 13–40% on the LM head's
+/// products (one oneDNN call per part re-packs all of B).
 public enum BF16 {
     /// fp32 → bf16 bits, rounding to nearest, ties to even (as PyTorch's `.to(torch.bfloat16)`);
     /// NaN stays NaN (quieted), ±inf stays inf.
@@ -64,9 +69,7 @@ public enum BF16 {
         let units = (m + 15) / 16
         let work = Double(m) * Double(n) * Double(k)
         if Parallel.isInsideJob || w <= 1 || units < 2 || work < BLAS.minSplitWork * 2 {
-            // Keyed by thread: calls from inside parallel jobs may run at the same time.
-            let part = Parallel.isInsideJob ? -1 - Int(bitPattern: UInt(pthread_self())) : 0
-            run(part: part, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+            run(transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
                 accumulate: accumulate, c: c, ldc: ldc)
             return
         }
@@ -74,7 +77,7 @@ public enum BF16 {
         Parallel.forEachItem(parts) { i in
             let lo = Swift.min(m, units * i / parts * 16), hi = Swift.min(m, units * (i + 1) / parts * 16)
             guard lo < hi else { return }
-            run(part: i, transB: transB, m: hi - lo, n: n, k: k, a: a + lo * lda, lda: lda, b: b, ldb: ldb,
+            run(transB: transB, m: hi - lo, n: n, k: k, a: a + lo * lda, lda: lda, b: b, ldb: ldb,
                 accumulate: accumulate, c: c + lo * ldc, ldc: ldc)
         }
     }
@@ -128,41 +131,42 @@ public enum BF16 {
         }
     }
 
-    private static func run(part: Int, transB: Bool, m: Int, n: Int, k: Int,
+    private static func run(transB: Bool, m: Int, n: Int, k: Int,
                             a: UnsafePointer<UInt16>, lda: Int, b: UnsafePointer<UInt16>, ldb: Int,
                             accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) {
         let cache = Cache.shared
-        let e = cache.entry(Key(part: part, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc,
+        let thread = Int(bitPattern: UInt(pthread_self()))
+        let e = cache.entry(Key(thread: thread, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc,
                                 accumulate: accumulate))
         omp_set_num_threads(1)
-        e.execute(a: a, b: b, c: c, scratch: cache.scratchpad(part: part, bytes: e.scratchBytes))
+        e.execute(a: a, b: b, c: c, scratch: cache.scratchpad(thread: thread, bytes: e.scratchBytes))
     }
 
     struct Key: Hashable {
-        let part: Int
+        let thread: Int
         let transB: Bool
         let m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int
         let accumulate: Bool
     }
 
-    /// Primitives are JIT-compiled per shape (milliseconds): kept per shape and part.
+    /// Primitives are JIT-compiled per shape (milliseconds): kept per shape and thread.
     final class Cache: @unchecked Sendable {
         static let shared = Cache()
         let engine: dnnl_engine_t
         private var entries: [Key: Entry] = [:]
-        /// One scratchpad per part, grown to the largest need and kept: a part runs one product at
+        /// One scratchpad per thread, grown to the largest need and kept: a thread runs one product at
         /// a time, and fresh memory per shape cost 16% of a b4×256 step in kernel page clearing
         /// (the LM head's shapes change with each batch's trained-token count).
         private var scratch: [Int: (pointer: UnsafeMutableRawPointer, bytes: Int)] = [:]
         private let lock = NSLock()
 
-        func scratchpad(part: Int, bytes: Int) -> UnsafeMutableRawPointer? {
+        func scratchpad(thread: Int, bytes: Int) -> UnsafeMutableRawPointer? {
             guard bytes > 0 else { return nil }
             lock.lock(); defer { lock.unlock() }
-            if let s = scratch[part], s.bytes >= bytes { return s.pointer }
-            if let old = scratch[part] { LargeBuffer.free(old.pointer) }
+            if let s = scratch[thread], s.bytes >= bytes { return s.pointer }
+            if let old = scratch[thread] { LargeBuffer.free(old.pointer) }
             let p = LargeBuffer.allocate(bytes: bytes)
-            scratch[part] = (p, bytes)
+            scratch[thread] = (p, bytes)
             return p
         }
 

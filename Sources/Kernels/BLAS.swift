@@ -29,49 +29,32 @@ public enum BLAS {
     /// Large products are split over the worker pool by rows of C (by columns only when C is
     /// more than 4× wider than tall: contiguous rows stream better). Every element is still
     /// computed by the same single-threaded kernel over the same k order, so the split does not
-    /// change results. Inside a parallel job the product runs whole on the calling worker.
+    /// change results. Long, thin products are split along k into a number of partial products
+    /// fixed by the shape alone (`kParts`), at every worker count (one worker included), and
+    /// added in a fixed order. Inside a parallel job the product runs whole on the calling worker
+    /// (the same path at any worker count: see `Parallel`).
     public static func gemm(
         transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         _ = singleThreaded
-        let w = Parallel.workers
         let work = Double(m) * Double(n) * Double(k)
-        guard w > 1, work >= minSplitWork * 2, !Parallel.isInsideJob else {
+        guard work >= minSplitWork * 2, !Parallel.isInsideJob else {
+            sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            return
+        }
+        if k >= 4 * Swift.max(m, n), kParts(m: m, n: n, k: k) > 1 {
+            gemmSplitK(parts: kParts(m: m, n: n, k: k), transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                       a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        let w = Parallel.workers
+        guard w > 1 else {
             sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
             return
         }
         let parts = min(w, Int(work / minSplitWork))
-        if k >= 4 * Swift.max(m, n) {
-            // Long, thin products (the LM head's input gradient: 128 × 576 over 49152 vocabulary
-            // rows): slices of C would each re-pack all of A, so split k instead and add the
-            // partial products in slice order (the sum depends on the worker count, not on timing).
-            // Kept between calls (one caller at a time): fresh memory faults in slowly.
-            partialLock.lock()
-            defer { partialLock.unlock() }
-            if partialCapacity < parts * m * n {
-                if let old = partialBuffer { LargeBuffer.free(old) }
-                partialCapacity = parts * m * n
-                partialBuffer = LargeBuffer.allocate(floats: partialCapacity)
-            }
-            let partial = partialBuffer!
-            Parallel.forEachRange(parts) { r in
-                for part in r {
-                    let k0 = k * part / parts, k1 = k * (part + 1) / parts
-                    sgemm(transA, transB, m, n, k1 - k0, alpha, transA ? a + k0 * lda : a + k0, lda,
-                          transB ? b + k0 : b + k0 * ldb, ldb, 0, partial + part * m * n, n)
-                }
-            }
-            Parallel.forEachRange(m, minPerWorker: 16) { r in
-                for i in r {
-                    let row = c + i * ldc
-                    if beta == 0 { row.initialize(repeating: 0, count: n) } else if beta != 1 { Vec.scale(row, beta, n) }
-                    for part in 0..<parts { Vec.add(partial + part * m * n + i * n, row, n) }
-                }
-            }
-            return
-        }
         // Slices of whole 16-row (or 16-column) tiles of C.
         let byRows = 4 * m >= n
         let extent = byRows ? m : n, units = (extent + 15) / 16
@@ -84,6 +67,44 @@ public enum BLAS {
             } else {
                 sgemm(transA, transB, m, hi - lo, k, alpha, a, lda, transB ? b + lo * ldb : b + lo, ldb, beta,
                       c + lo, ldc)
+            }
+        }
+    }
+
+    /// Partial products of a long, thin product: at most 12 (shared evenly by 1, 2, 3, 4 or 6
+    /// workers), each of at least `minSplitWork` multiply-adds and 256 k-values. From the
+    /// shape only: the partial sums, and so the rounding, must not follow the worker count.
+    static func kParts(m: Int, n: Int, k: Int) -> Int {
+        let work = Double(m) * Double(n) * Double(k)
+        return Swift.max(1, Swift.min(12, Int(work / minSplitWork), k / 256))
+    }
+
+    /// The k-split product with `parts` partial products (the LM head's input gradient: 128 × 576
+    /// over 49152 vocabulary rows; slices of C would each re-pack all of A): each part's product
+    /// into its own buffer, then per row of C the parts added in part order.
+    static func gemmSplitK(parts: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                           a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                           beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        // Kept between calls (one caller at a time): fresh memory faults in slowly.
+        partialLock.lock()
+        defer { partialLock.unlock() }
+        if partialCapacity < parts * m * n {
+            if let old = partialBuffer { LargeBuffer.free(old) }
+            partialCapacity = parts * m * n
+            partialBuffer = LargeBuffer.allocate(floats: partialCapacity)
+        }
+        let partial = partialBuffer!
+        // Parts claimed by whichever worker is free (a busy machine delays some threads).
+        Parallel.forEachItem(parts) { part in
+            let k0 = k * part / parts, k1 = k * (part + 1) / parts
+            sgemm(transA, transB, m, n, k1 - k0, alpha, transA ? a + k0 * lda : a + k0, lda,
+                  transB ? b + k0 : b + k0 * ldb, ldb, 0, partial + part * m * n, n)
+        }
+        Parallel.forEachRange(m, minPerWorker: 16) { r in
+            for i in r {
+                let row = c + i * ldc
+                if beta == 0 { row.initialize(repeating: 0, count: n) } else if beta != 1 { Vec.scale(row, beta, n) }
+                for part in 0..<parts { Vec.add(partial + part * m * n + i * n, row, n) }
             }
         }
     }

@@ -4,8 +4,34 @@ import Synchronization
 /// Splits `count` items into contiguous ranges, one per worker, and runs them concurrently.
 /// Contiguous ranges (not interleaved items) keep each worker's memory streaming and make
 /// results independent of scheduling: every item is computed by the same code either way.
+///
+/// Results never depend on the worker count (a replay at another `--threads` is bit-identical):
+/// a body must compute each item the same whatever range it is in, and a call that runs serially
+/// (one worker, too few items, or nested in another job) still marks its thread as inside a job,
+/// so the kernels called from it take the same path at 1 worker as at 8.
 public enum Parallel {
-    nonisolated(unsafe) public static var workers: Int = 2
+    nonisolated(unsafe) private static var processWorkers: Int = 2
+
+    /// Worker threads for products and kernels: this thread's own count while it runs
+    /// `withWorkers`, otherwise the process's (what `BLAS.setThreads` sets).
+    public static var workers: Int {
+        get {
+            if let own = pthread_getspecific(threadWorkersKey) { return Int(bitPattern: own) }
+            return processWorkers
+        }
+        set { processWorkers = newValue }
+    }
+
+    /// Runs `body` with `n` workers for the jobs this thread starts, leaving the process's count
+    /// (and other threads, such as concurrently running tests) alone.
+    public static func withWorkers<R>(_ n: Int, _ body: () throws -> R) rethrows -> R {
+        let outer = pthread_getspecific(threadWorkersKey)
+        pthread_setspecific(threadWorkersKey, UnsafeRawPointer(bitPattern: max(1, n)))
+        defer { pthread_setspecific(threadWorkersKey, outer) }
+        return try body()
+    }
+
+    private static let threadWorkersKey = makeThreadKey()
 
     /// True on a thread that is running a part of a parallel job: a nested call would run its
     /// parts one after another, so callers with a cheaper serial path (one matrix product
@@ -16,16 +42,20 @@ public enum Parallel {
     /// Runs body(i) for i in 0..<count, each item claimed by whichever worker is free next:
     /// for items of unequal cost (attention blocks). Items must not depend on each other.
     public static func forEachItem(_ count: Int, _ body: (Int) -> Void) {
-        if workers <= 1 || count <= 1 || count >= 0xFFFF { for i in 0..<count { body(i) }; return }
+        let w = workers
+        if w <= 1 || count <= 1 || count >= 0xFFFF || isInsideJob {
+            WorkerPool.insideJob { for i in 0..<count { body(i) } }
+            return
+        }
         withoutActuallyEscaping(body) { body in
-            WorkerPool.shared(for: workers).run(parts: count, body)
+            WorkerPool.shared(for: w).run(parts: count, body)
         }
     }
 
     @inline(__always)
     public static func forEachRange(_ count: Int, minPerWorker: Int = 1, _ body: (Range<Int>) -> Void) {
         let w = max(1, min(workers, count / max(1, minPerWorker)))
-        if w <= 1 { body(0..<count); return }
+        if w <= 1 || isInsideJob { WorkerPool.insideJob { body(0..<count) }; return }
         withoutActuallyEscaping(body) { body in
             WorkerPool.shared(for: w).run(parts: w) { i in
                 let lo = count * i / w, hi = count * (i + 1) / w
@@ -51,11 +81,7 @@ final class WorkerPool: @unchecked Sendable {
     private var sleeping = 0
     private let submit = NSLock()   // one job at a time
     /// Set (non-nil) on a thread while it runs parts of a job (see `Parallel.isInsideJob`).
-    static let insideJobKey: pthread_key_t = {
-        var key = pthread_key_t()
-        precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
-        return key
-    }()
+    static let insideJobKey = makeThreadKey()
 
     /// Runs `body` marked as inside a job (restoring the outer mark after: calls nest).
     static func insideJob(_ body: () -> Void) {
@@ -147,3 +173,14 @@ final class WorkerPool: @unchecked Sendable {
 }
 
 @inline(__always) func spinPause() {}
+
+/// A new thread-specific data key. Not created inside `precondition`: -Ounchecked (this
+/// module's release setting) does not evaluate its condition, so the key stayed 0, another
+/// library's slot (the inside-a-job mark overwrote that library's per-thread value, and two
+/// keys made this way were the same slot).
+func makeThreadKey() -> pthread_key_t {
+    var key = pthread_key_t()
+    let status = pthread_key_create(&key, nil)
+    if status != 0 { fatalError("pthread_key_create failed with status \(status)") }
+    return key
+}
