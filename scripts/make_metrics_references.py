@@ -7,7 +7,7 @@ Per pair (prediction, reference):
   rouge* = jieba.cut both (default mode, HMM on), " ".join(tokens); 0 when either side has no token
            after .split(); else rouge_chinese.Rouge().get_scores(hyp, ref)[0][k]["f"]
   stored unrounded (0..1) and as LLaMA-Factory keeps them: round(x * 100, 4); plus np.mean of the
-  rounded column, as LLaMA-Factory reports it.
+  rounded column, as LLaMA-Factory reports it. Scores are written as repr strings (exact doubles).
 
 Pairs: built from ../shared/data rows by recipes (the Swift test rebuilds the same texts; the
 fixture holds only the recipe, sha256 of each text and of its jieba token list, never the text),
@@ -80,6 +80,12 @@ def tokens_sha(tokens):
         h.update(t.encode("utf-8"))
         h.update(b"\xff")
     return h.hexdigest()
+
+
+def exact(scores):
+    """Scores as repr strings: Foundation's JSON number parser on Linux is not correctly rounded
+    (26.370131398416888 reads back as 26.37013139841689), Swift's Double(String) is."""
+    return {k: repr(v) for k, v in scores.items()}
 
 
 def similarity(pred, label):
@@ -179,7 +185,7 @@ def main():
             columns[k].append(rounded[k])
         p["prediction"].update({"sha256": sha(pred), "tokens": len(htok), "tokens_sha256": tokens_sha(htok)})
         p["reference"].update({"sha256": sha(ref), "tokens": len(rtok), "tokens_sha256": tokens_sha(rtok)})
-        p["raw"], p["rounded"] = raw, rounded
+        p["raw"], p["rounded"] = exact(raw), exact(rounded)
         out_pairs.append(p)
 
     # Segmentation of every Chinese text field of every row.
@@ -196,7 +202,7 @@ def main():
         "about": "scripts/make_metrics_references.py: LLaMA-Factory ComputeSimilarity per pair; see its docstring",
         "versions": {**PINNED, "numpy": np.__version__, "python": platform.python_version()},
         "python_whitespace": [c for c in range(sys.maxunicode + 1) if chr(c).isspace()],
-        "means": {k: float(np.mean(v)) for k, v in columns.items()},
+        "means": exact({k: float(np.mean(v)) for k, v in columns.items()}),
         "pairs": out_pairs,
         "segmentation": segmentation,
     }
