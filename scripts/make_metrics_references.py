@@ -203,6 +203,8 @@ def main():
         "versions": {**PINNED, "numpy": np.__version__, "python": platform.python_version()},
         "python_whitespace": [c for c in range(sys.maxunicode + 1) if chr(c).isspace()],
         "means": exact({k: float(np.mean(v)) for k, v in columns.items()}),
+        # the verbatim edge pairs alone (what the `tunelab metrics` CLI test feeds it)
+        "edge_means": exact({k: float(np.mean(v[-len(EDGE):])) for k, v in columns.items()}),
         "pairs": out_pairs,
         "segmentation": segmentation,
     }
