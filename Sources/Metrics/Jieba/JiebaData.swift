@@ -48,8 +48,7 @@ public enum JiebaData {
             throw MetricsError("\(sourcePath): jieba \(version), but the segmenter reproduces jieba \(expectedVersion); run `bash scripts/setup.sh`")
         }
         let hmmPath = directory.appendingPathComponent("hmm.tsv").path
-        guard let tsv = String(data: try read("hmm.tsv"), encoding: .utf8) else { throw MetricsError("\(hmmPath): not UTF-8") }
-        let hmm = try JiebaHMM(tsv: tsv, path: hmmPath)
+        let hmm = try JiebaHMM(tsv: try read("hmm.tsv"), path: hmmPath)
         let dict = try JiebaDictionary(dictTxt: try read("dict.txt"), path: directory.appendingPathComponent("dict.txt").path)
         return Jieba(dictionary: dict, hmm: hmm, version: version)
     }

@@ -10,8 +10,9 @@ public struct JiebaDictionary: Sendable {
     /// Sum of all frequencies as listed (jieba's `total`).
     public private(set) var total: Int
     public private(set) var wordCount: Int
-    private var keys: [UInt64]      // (parent << 21 | code point) + 1; 0 = empty slot
-    private var children: [Int32]
+    /// Key and child side by side: one cache line per probe.
+    private struct Slot { var key: UInt64; var child: Int32 }   // key = (parent << 21 | code point) + 1; 0 = empty
+    private var slots: [Slot]
     private var used = 0
     private var mask: Int
 
@@ -20,8 +21,7 @@ public struct JiebaDictionary: Sendable {
     init(capacityHint: Int = 1 << 20) {
         var cap = 1024
         while cap < capacityHint * 2 { cap <<= 1 }
-        keys = [UInt64](repeating: 0, count: cap)
-        children = [Int32](repeating: 0, count: cap)
+        slots = [Slot](repeating: Slot(key: 0, child: 0), count: cap)
         mask = cap - 1
         frequencies = [0]
         total = 0
@@ -82,12 +82,14 @@ public struct JiebaDictionary: Sendable {
     @inline(__always)
     public func child(of node: Int32, _ c: UInt32) -> Int32? {
         let key = (UInt64(node) << 21 | UInt64(c)) + 1
-        var slot = Self.hash(key) & mask
-        while true {
-            let k = keys[slot]
-            if k == key { return children[slot] }
-            if k == 0 { return nil }
-            slot = (slot + 1) & mask
+        return slots.withUnsafeBufferPointer { t in
+            var slot = Self.hash(key) & mask
+            while true {
+                let k = t[slot].key
+                if k == key { return t[slot].child }
+                if k == 0 { return nil }
+                slot = (slot + 1) & mask
+            }
         }
     }
 
@@ -105,25 +107,22 @@ public struct JiebaDictionary: Sendable {
     }
 
     private mutating func setChild(of node: Int32, _ c: UInt32, _ child: Int32) {
-        if (used + 1) * 2 > keys.count { grow() }
+        if (used + 1) * 2 > slots.count { grow() }
         let key = (UInt64(node) << 21 | UInt64(c)) + 1
         var slot = Self.hash(key) & mask
-        while keys[slot] != 0 { slot = (slot + 1) & mask }
-        keys[slot] = key
-        children[slot] = child
+        while slots[slot].key != 0 { slot = (slot + 1) & mask }
+        slots[slot] = Slot(key: key, child: child)
         used += 1
     }
 
     private mutating func grow() {
-        let oldKeys = keys, oldChildren = children
-        keys = [UInt64](repeating: 0, count: oldKeys.count * 2)
-        children = [Int32](repeating: 0, count: oldKeys.count * 2)
-        mask = keys.count - 1
-        for i in 0..<oldKeys.count where oldKeys[i] != 0 {
-            var slot = Self.hash(oldKeys[i]) & mask
-            while keys[slot] != 0 { slot = (slot + 1) & mask }
-            keys[slot] = oldKeys[i]
-            children[slot] = oldChildren[i]
+        let old = slots
+        slots = [Slot](repeating: Slot(key: 0, child: 0), count: old.count * 2)
+        mask = slots.count - 1
+        for s in old where s.key != 0 {
+            var slot = Self.hash(s.key) & mask
+            while slots[slot].key != 0 { slot = (slot + 1) & mask }
+            slots[slot] = s
         }
     }
 
