@@ -46,6 +46,8 @@ let package = Package(
         .target(name: "Record", dependencies: ["CSQLite3", "Kernels"], swiftSettings: cpu),
         // Hugging Face hub downloads (models, datasets) into a local cache.
         .target(name: "Hub", dependencies: ["Kernels"], swiftSettings: cpu),
+        // Text metrics (BLEU-4 / ROUGE as LLaMA-Factory, jieba segmenter, think format, choice accuracy) with metric cards.
+        .target(name: "Metrics", swiftSettings: cpu),
         // Markdown notebooks: cells of `key = value` parameters, schemas, defaults.
         // (The schema's choices come from the Training and Dataset enums the cells parse into.)
         .target(name: "Notebook", dependencies: ["Training", "Dataset"], swiftSettings: cpu),
@@ -59,7 +61,7 @@ let package = Package(
             name: "tunelab",
             dependencies: [
                 "Kernels", "ModelFiles", "Tokenization", "ChatTemplate", "Transformer", "Dataset", "Training", "Plot", "Record",
-                "Hub", "Notebook", "REPL", "Session",
+                "Hub", "Notebook", "REPL", "Session", "Metrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/TuneLabCLI", swiftSettings: cpu),
@@ -74,6 +76,7 @@ let package = Package(
         .testTarget(name: "PlotTests", dependencies: ["Plot"], swiftSettings: cpu),
         .testTarget(name: "RecordTests", dependencies: ["Record", "Kernels"], swiftSettings: cpu),
         .testTarget(name: "HubTests", dependencies: ["Hub", "Kernels"], swiftSettings: cpu),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Kernels"], swiftSettings: cpu),
         .testTarget(name: "NotebookTests", dependencies: ["Notebook"], swiftSettings: cpu),
         .testTarget(name: "REPLTests", dependencies: ["REPL", "Notebook"], swiftSettings: cpu),
         .testTarget(name: "SessionTests", dependencies: ["Session", "Tokenization", "Transformer"], swiftSettings: cpu),

@@ -13,8 +13,8 @@ struct TuneLab: ParsableCommand {
         abstract: "Fine-tune small open LLMs with LoRA on the CPU, as a reproducible experiment notebook.",
         version: version,
         subcommands: [Open.self, RunNotebook.self, Replay.self, Branch.self, Tokenize.self, Generate.self, Score.self, Info.self,
-                      Train.self, Merge.self, Lint.self, Runs.self, Show.self, Diff.self, PlotRuns.self, ExportRecord.self, Bench.self,
-                      DebugMetricsWriter.self],
+                      Train.self, Merge.self, Lint.self, MetricsCommand.self, Runs.self, Show.self, Diff.self, PlotRuns.self,
+                      ExportRecord.self, Bench.self, DebugMetricsWriter.self],
         defaultSubcommand: Open.self)
 }
 
