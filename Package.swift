@@ -50,11 +50,11 @@ let package = Package(
         .target(name: "Metrics", swiftSettings: cpu),
         // Markdown notebooks: cells of `key = value` parameters, schemas, defaults.
         // (The schema's choices come from the Training and Dataset enums the cells parse into.)
-        .target(name: "Notebook", dependencies: ["Training", "Dataset"], swiftSettings: cpu),
+        .target(name: "Notebook", dependencies: ["Training", "Dataset", "Metrics"], swiftSettings: cpu),
         // The interactive shell: line editing (libedit), completion, history, commands.
         .target(name: "REPL", dependencies: ["CEditLine", "Notebook", "Kernels"], swiftSettings: cpu),
         // What the cells and commands do: prepare data, train, infer, record, replay, plot.
-        .target(name: "Session", dependencies: ["Kernels", "ModelFiles", "Tokenization", "ChatTemplate", "Transformer", "Dataset",
+        .target(name: "Session", dependencies: ["Kernels", "ModelFiles", "Tokenization", "ChatTemplate", "Transformer", "Dataset", "Metrics",
                                                 "Training", "Record", "Plot", "Notebook", "REPL", "Hub"], swiftSettings: cpu),
 
         .executableTarget(

@@ -210,7 +210,11 @@ public struct Dataset: Sendable {
 
     static func makeRow(_ o: [String: Any], index: Int, format: RecordFormat, place: String) throws -> Row {
         var cols: [String: String] = [:]
-        for (k, v) in o { if let s = scalar(v) { cols[k] = s } }
+        for (k, v) in o {
+            if let s = scalar(v) { cols[k] = s }
+            // A flat object of scalars (MedQA's `options`: {"A": …, "B": …}) as `options.A`, … columns.
+            if let sub = v as? [String: Any] { for (sk, sv) in sub { if let s = scalar(sv) { cols["\(k).\(sk)"] = s } } }
+        }
         func need(_ key: String, _ role: String) throws -> String {
             guard let v = o[key], !(v is NSNull) else {
                 throw DatasetError("\(place): missing key \"\(key)\" (the \(role) field); keys: \(o.keys.sorted().joined(separator: ", "))")

@@ -1,4 +1,5 @@
 import Dataset
+import Metrics
 import Training
 
 /// Every cell kind's parameters: type, default, range, choices and one-line help. This is the
@@ -103,8 +104,16 @@ public enum CellSchema {
     ]
 
     static let eval: [ParamSpec] = [
-        .init("split", .string("validation"), "which examples of the format cell: validation or train", choices: EvalSplit.allCases.map(\.rawValue)),
+        .init("split", .string("validation"), "which examples of the format cell: validation or train (loss only)", choices: EvalSplit.allCases.map(\.rawValue)),
         .init("max_rows", .int(0), "evaluate at most this many examples (0 = all)", min: 0),
+        .init("metrics", .array([.string("loss")]), "loss (teacher-forced), and scores of generated answers: bleu4, rouge1/2/L (as LLaMA-Factory), think_format, stops_on_eos, mean_length, accuracy",
+              choices: EvalMetric.allCases.map(\.rawValue)),
+        .init("adapter", .string("auto"), "for generated answers: auto (this session's adapter, if any) | none | an adapter folder"),
+        .init("max_new_tokens", .int(256), "longest generated answer in tokens", min: 1),
+        .init("temperature", .double(0.0), "sampling temperature of generated answers (0 = greedy)", min: 0),
+        .init("top_p", .double(1.0), "nucleus sampling mass (1 = off)", min: 0, max: 1, minExclusive: true),
+        .init("seed", .int(0), "sampling seed (row i uses seed + i)", min: 0),
+        .init("batch", .int(8), "answers generated together (one matrix product per layer for the batch)", min: 1),
     ]
 
     static let score: [ParamSpec] = [

@@ -31,7 +31,7 @@ public enum RecordCommands {
             let a = try args.runID(), b = try args.runID()
             try args.done()
             let da = try RecordViews.detail(db, a), dbb = try RecordViews.detail(db, b)
-            out(json ? RecordViews.jsonText(RecordViews.diffJSON(da, dbb)) : RecordViews.diffText(da, dbb))
+            out(json ? RecordViews.jsonText(RecordViews.diffJSON(da, dbb, db: db)) : RecordViews.diffText(da, dbb, db: db))
         case "plot":
             let metric = try args.string("--metric") ?? "loss"
             let output = try args.string("-o") ?? args.string("--output")

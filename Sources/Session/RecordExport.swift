@@ -55,8 +55,8 @@ extension RecordViews {
     }
 
     /// `diff --json`: {"a": id, "b": id, "params": [{key, a, b}], "results": [{key, a, b}]}.
-    public static func diffJSON(_ a: RunDetail, _ b: RunDetail) -> [String: Any] {
-        let (params, results) = diff(a, b)
+    public static func diffJSON(_ a: RunDetail, _ b: RunDetail, db: ExperimentDB? = nil) -> [String: Any] {
+        let (params, results) = diff(a, b, db: db)
         func rows(_ r: [DiffRow]) -> [[String: String]] { r.map { ["key": $0.key, "a": $0.a, "b": $0.b] } }
         return ["a": a.summary.id, "b": b.summary.id, "params": rows(params), "results": rows(results)]
     }

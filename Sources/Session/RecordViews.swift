@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 import Plot
 import Record
 import Session
@@ -160,7 +161,7 @@ public enum RecordViews {
     }
 
     /// What differs between two runs: parameters (cell kind.key), then results and environment.
-    public static func diff(_ a: RunDetail, _ b: RunDetail) -> (params: [DiffRow], results: [DiffRow]) {
+    public static func diff(_ a: RunDetail, _ b: RunDetail, db: ExperimentDB? = nil) -> (params: [DiffRow], results: [DiffRow]) {
         let pa = qualifiedParams(a), pb = qualifiedParams(b)
         let params = Set(pa.keys).union(pb.keys).sorted().compactMap { k -> DiffRow? in
             let x = pa[k] ?? "-", y = pb[k] ?? "-"
@@ -185,12 +186,26 @@ public enum RecordViews {
             ]
         }
         let fa = facts(a), fb = facts(b)
-        let results = zip(fa, fb).compactMap { x, y in x.1 == y.1 ? nil : DiffRow(key: x.0, a: x.1, b: y.1) }
+        var results = zip(fa, fb).compactMap { x, y in x.1 == y.1 ? nil : DiffRow(key: x.0, a: x.1, b: y.1) }
+        // Scores are compared only where their cards match; otherwise the diff says so.
+        if let db, let sa = try? cardedScores(a, db: db), let sb = try? cardedScores(b, db: db) {
+            for name in Set(sa.keys).union(sb.keys).sorted() {
+                let x = sa[name], y = sb[name]
+                let va = x.map { number($0.value) } ?? "-", vb = y.map { number($0.value) } ?? "-"
+                if let x, let y, x.card != y.card {
+                    let field = [("tokenisation", \MetricCard.tokenisation), ("smoothing", \.smoothing), ("averaging", \.averaging),
+                                 ("equivalence", \.equivalence)].first { x.card[keyPath: $0.1] != y.card[keyPath: $0.1] }
+                    results.append(DiffRow(key: "\(name) (not comparable: \(field?.0 ?? "card") differs)", a: va, b: vb))
+                } else if va != vb {
+                    results.append(DiffRow(key: name, a: va, b: vb))
+                }
+            }
+        }
         return (params, results)
     }
 
-    public static func diffText(_ a: RunDetail, _ b: RunDetail) -> String {
-        let (params, results) = diff(a, b)
+    public static func diffText(_ a: RunDetail, _ b: RunDetail, db: ExperimentDB? = nil) -> String {
+        let (params, results) = diff(a, b, db: db)
         let ha = "run \(a.summary.id)", hb = "run \(b.summary.id)"
         var out: [String] = []
         out.append(params.isEmpty ? "parameters: identical" :

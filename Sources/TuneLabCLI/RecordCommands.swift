@@ -82,7 +82,7 @@ struct Diff: ParsableCommand {
     func run() throws {
         let db = try RecordViews.open(record.db)
         let da = try RecordViews.detail(db, a), dbb = try RecordViews.detail(db, b)
-        print(json ? RecordViews.jsonText(RecordViews.diffJSON(da, dbb)) : RecordViews.diffText(da, dbb))
+        print(json ? RecordViews.jsonText(RecordViews.diffJSON(da, dbb, db: db)) : RecordViews.diffText(da, dbb, db: db))
     }
 }
 

@@ -43,7 +43,7 @@ func makeCell(_ p: ResolvedParams, state: SessionState) throws -> SessionCell {
     case .format: return try FormatCell(p, state: state)
     case .train: return try TrainCell(p, state: state)
     case .infer: return try InferCell(p, state: state)
-    case .eval: return try EvalCell(p)
+    case .eval: return try EvalCell(p, state: state)
     case .score: return try ScoreCell(p, state: state)
     case .export: return try ExportCell(p, state: state)
     }
