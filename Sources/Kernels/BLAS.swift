@@ -27,12 +27,11 @@ public enum BLAS {
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, all row-major.
     /// op(A) is m×k (A stored k×m when transA), op(B) is k×n (B stored n×k when transB).
     /// Large products are split over the worker pool by rows of C (by columns only when C is
-    /// more than 4× wider than tall: contiguous rows stream better). Every element is still
-    /// computed by the same single-threaded kernel over the same k order, so the split does not
-    /// change results. Long, thin products are split along k into a number of partial products
-    /// fixed by the shape alone (`kParts`), at every worker count (one worker included), and
-    /// added in a fixed order. Inside a parallel job the product runs whole on the calling worker
-    /// (the same path at any worker count: see `Parallel`).
+    /// more than 4× wider than tall: contiguous rows stream better), long thin ones along k into
+    /// partial products added in a fixed order. How a product is cut depends on its shape alone
+    /// (`tileParts`, `kParts`), never on the worker count (one worker runs the same calls one
+    /// after another), so results do not either. Inside a parallel job the product runs whole on
+    /// the calling worker (the same path at any worker count: see `Parallel`).
     public static func gemm(
         transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -49,17 +48,37 @@ public enum BLAS {
                        a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
-        let w = Parallel.workers
-        guard w > 1 else {
+        let parts = tileParts(m: m, n: n, k: k)
+        guard parts > 1 else {
             sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
             return
         }
-        let parts = min(w, Int(work / minSplitWork))
-        // Slices of whole 16-row (or 16-column) tiles of C.
+        gemmSplitTiles(parts: parts, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                       a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
+
+    static let maxTileParts = 12
+
+    /// Slices of C (whole 16-row or 16-column tiles) a product is cut into: at most
+    /// `maxTileParts` (shared evenly by 1, 2, 3, 4 or 6 workers), each of at least `minSplitWork`
+    /// multiply-adds. From the shape only: OpenBLAS picks its kernel from each call's size, and
+    /// its small-matrix kernel rounds differently (a 65-token k/v projection, 65 × 192 × 576, cut
+    /// for 8 workers left a 1-row slice whose values differed from the whole product's).
+    static func tileParts(m: Int, n: Int, k: Int) -> Int {
+        let work = Double(m) * Double(n) * Double(k)
+        let units = ((4 * m >= n ? m : n) + 15) / 16
+        return Swift.max(1, Swift.min(maxTileParts, Int(work / minSplitWork), units))
+    }
+
+    /// The product in `parts` slices of C's rows (by columns when C is more than 4× wider than
+    /// tall: contiguous rows stream better), each claimed by whichever worker is free.
+    static func gemmSplitTiles(parts: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                               a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                               beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         let byRows = 4 * m >= n
         let extent = byRows ? m : n, units = (extent + 15) / 16
-        Parallel.forEachRange(units, minPerWorker: max(1, units / parts)) { r in
-            let lo = r.lowerBound * 16, hi = min(extent, r.upperBound * 16)
+        Parallel.forEachItem(parts) { p in
+            let lo = units * p / parts * 16, hi = min(extent, units * (p + 1) / parts * 16)
             guard lo < hi else { return }
             if byRows {
                 sgemm(transA, transB, hi - lo, n, k, alpha, transA ? a + lo : a + lo * lda, lda, b, ldb, beta,

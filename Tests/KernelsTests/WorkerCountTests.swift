@@ -32,11 +32,12 @@ import Testing
         return c
     }
 
-    // Unsplit; split by rows (a 256-token q projection); by columns (the gate projection of 128
+    // Unsplit; split by rows (a 65-token k/v projection, a 256-token q projection); by columns (the gate projection of 128
     // tokens); by k: the LM head's input gradient (100 rows × 576 over 49152), LoRA's dB and dA
     // over a 3000-token batch.
     static let shapes = [
         Shape(m: 8, n: 8, k: 8, transA: false, transB: false),
+        Shape(m: 65, n: 192, k: 576, transA: false, transB: true),
         Shape(m: 256, n: 576, k: 576, transA: false, transB: true),
         Shape(m: 128, n: 1536, k: 576, transA: false, transB: true),
         Shape(m: 100, n: 576, k: 49152, transA: false, transB: false),
@@ -104,6 +105,26 @@ import Testing
             let same = Parallel.withWorkers(w) { Self.product(s, a, b, c0) } == own
             #expect(same, "\(w) workers: not the product in the shape's own \(parts) parts")
         }
+    }
+
+    /// Negative control for the row split: a 65-token k/v projection cut as the worker count
+    /// used to cut it (8 workers: five 16-row slices, the last of one row) rounds that row
+    /// differently from the whole product (OpenBLAS's small-matrix kernel), so slices must follow
+    /// the shape: this one is cut the same way at every worker count.
+    @Test func rowSlicesFollowingTheWorkerCountChangeTheBits() {
+        let s = Shape(m: 65, n: 192, k: 576, transA: false, transB: true)
+        let a = Self.random(s.m * s.k, seed: 1), b = Self.random(s.k * s.n, seed: 2), c0 = Self.random(s.m * s.n, seed: 3)
+        func sliced(_ parts: Int) -> [Float] {
+            var c = c0
+            c.withUnsafeMutableBufferPointer { cp in
+                BLAS.gemmSplitTiles(parts: parts, transA: false, transB: true, m: s.m, n: s.n, k: s.k, alpha: 0.75, a: a,
+                                    lda: s.k, b: b, ldb: s.k, beta: 0.5, c: cp.baseAddress!, ldc: s.n)
+            }
+            return c
+        }
+        let differ = sliced(1) != sliced(5)
+        #expect(differ, "one row alone should round differently")
+        #expect(BLAS.tileParts(m: s.m, n: s.n, k: s.k) == 3)
     }
 
     /// A serial job (one worker, or a single item) marks its thread as inside a job, as a
