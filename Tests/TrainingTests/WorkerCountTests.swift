@@ -68,6 +68,6 @@ import Transformer
             #expect(sameFile, "\(model) \(dtype): adapter file at \(w) workers differs")
             #expect(o.evalLoss == first.evalLoss, "\(model) \(dtype): evaluation loss at \(w) workers \(o.evalLoss), at 1 \(first.evalLoss)")
         }
-        print("\(model) \(dtype): \(c.maxSteps) steps identical at \(Self.workerCounts) workers, losses \(first.losses), eval \(first.evalLoss)")
+        print("\(model) \(dtype): \(c.maxSteps) steps at \(Self.workerCounts) workers, losses at 1 worker \(first.losses), eval \(first.evalLoss)")
     }
 }
