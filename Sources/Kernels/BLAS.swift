@@ -27,12 +27,12 @@ public enum BLAS {
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, all row-major.
     /// op(A) is m×k (A stored k×m when transA), op(B) is k×n (B stored n×k when transB).
     /// Large products are split over the worker pool by rows of C (by columns only when C is
-    /// more than 4× wider than tall: contiguous rows stream better). Every element is still
-    /// computed by the same single-threaded kernel over the same k order, so the split does not
-    /// change results. Long, thin products are split along k into a number of partial products
-    /// fixed by the shape alone (`kParts`), at every worker count (one worker included), and
-    /// added in a fixed order. Inside a parallel job the product runs whole on the calling worker
-    /// (the same path at any worker count: see `Parallel`).
+    /// more than 4× wider than tall: contiguous rows stream better): each element is computed
+    /// the same whatever the slicing (`tileParts`). Long, thin products are split along k into
+    /// partial products added in a fixed order; their number changes the rounding, so it
+    /// follows the shape alone (`kParts`), at every worker count, one worker included. Inside a
+    /// parallel job the product runs whole on the calling worker (the same path at any worker
+    /// count: see `Parallel`).
     public static func gemm(
         transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -49,17 +49,39 @@ public enum BLAS {
                        a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
-        let w = Parallel.workers
-        guard w > 1 else {
+        let parts = tileParts(m: m, n: n, k: k, workers: Parallel.workers)
+        guard parts > 1 else {
             sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
             return
         }
-        let parts = min(w, Int(work / minSplitWork))
-        // Slices of whole 16-row (or 16-column) tiles of C.
+        gemmSplitTiles(parts: parts, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                       a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
+
+    /// Slices of C a product is cut into: one per worker, at most one per `minSplitWork`
+    /// multiply-adds and one per whole 16-row (or 16-column) tile; the ragged last tile joins
+    /// the last slice. A row's values then do not depend on the slicing (OpenBLAS accumulates
+    /// each element over k in the same order in every call of more than a few rows; a call of
+    /// only the ragged rows went to its small-matrix kernel and rounded them differently). One
+    /// slice per worker, not a fixed count: every slice re-packs the shared operand (12 fixed
+    /// slices cost 20% of the frozen products at 2 workers). Checked over the model shapes and
+    /// many row counts by `WorkerCountKernelTests`.
+    static func tileParts(m: Int, n: Int, k: Int, workers: Int) -> Int {
+        let work = Double(m) * Double(n) * Double(k)
+        let wholeTiles = (4 * m >= n ? m : n) / 16
+        return Swift.max(1, Swift.min(workers, Int(work / minSplitWork), wholeTiles))
+    }
+
+    /// The product in `parts` slices of C's rows (by columns when C is more than 4× wider than
+    /// tall: contiguous rows stream better), each of whole 16-row tiles (the last also takes the
+    /// ragged rows), each claimed by whichever worker is free.
+    static func gemmSplitTiles(parts: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                               a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                               beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         let byRows = 4 * m >= n
-        let extent = byRows ? m : n, units = (extent + 15) / 16
-        Parallel.forEachRange(units, minPerWorker: max(1, units / parts)) { r in
-            let lo = r.lowerBound * 16, hi = min(extent, r.upperBound * 16)
+        let extent = byRows ? m : n, tiles = extent / 16
+        Parallel.forEachItem(parts) { p in
+            let lo = tiles * p / parts * 16, hi = p == parts - 1 ? extent : tiles * (p + 1) / parts * 16
             guard lo < hi else { return }
             if byRows {
                 sgemm(transA, transB, hi - lo, n, k, alpha, transA ? a + lo : a + lo * lda, lda, b, ldb, beta,

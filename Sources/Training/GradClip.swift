@@ -37,12 +37,23 @@ public enum GradClip {
 
     @discardableResult
     public static func clip(_ grads: inout [[Float]], maxNorm: Double) throws -> Float {
+        let total = totalNorm(grads)
+        try scale(&grads, total: total, maxNorm: maxNorm)
+        return total
+    }
+
+    /// `totalNorm` of gradients held as arrays.
+    public static func totalNorm(_ grads: [[Float]]) -> Float {
         var sum: Double = 0
         for g in grads { let n = Double(g.withUnsafeBufferPointer { norm($0) }); sum += n * n }
-        let total = Float(sum.squareRoot())
+        return Float(sum.squareRoot())
+    }
+
+    /// The second half of `clip`: scales every gradient by min(1, maxNorm / (total + 1e-6)),
+    /// `total` being their `totalNorm` (computed first, e.g. to check it is finite).
+    public static func scale(_ grads: inout [[Float]], total: Float, maxNorm: Double) throws {
         let c = try coefficient(total: total, maxNorm: maxNorm)
         for i in grads.indices { grads[i].withUnsafeMutableBufferPointer { g in if g.count > 0 { Vec.scale(g.baseAddress!, c, g.count) } } }
-        return total
     }
 
     /// torch: `max_norm / (total + 1e-6)` is `reciprocal(total + 1e-6) * max_norm` in float32,

@@ -32,11 +32,12 @@ import Testing
         return c
     }
 
-    // Unsplit; split by rows (a 256-token q projection); by columns (the gate projection of 128
+    // Unsplit; split by rows (a 65-token k/v projection, a 256-token q projection); by columns (the gate projection of 128
     // tokens); by k: the LM head's input gradient (100 rows × 576 over 49152), LoRA's dB and dA
     // over a 3000-token batch.
     static let shapes = [
         Shape(m: 8, n: 8, k: 8, transA: false, transB: false),
+        Shape(m: 65, n: 192, k: 576, transA: false, transB: true),
         Shape(m: 256, n: 576, k: 576, transA: false, transB: true),
         Shape(m: 128, n: 1536, k: 576, transA: false, transB: true),
         Shape(m: 100, n: 576, k: 49152, transA: false, transB: false),
@@ -104,6 +105,64 @@ import Testing
             let same = Parallel.withWorkers(w) { Self.product(s, a, b, c0) } == own
             #expect(same, "\(w) workers: not the product in the shape's own \(parts) parts")
         }
+    }
+
+    /// Negative control for the row split: OpenBLAS rounds a row differently when a call holds
+    /// only a few rows (the ragged last row of a 65-token k/v projection, 65 × 192 × 576, alone,
+    /// as 8 workers once sliced it), so slices keep whole 16-row tiles with the ragged rows joined
+    /// to the last; at every worker count this product equals the whole one.
+    @Test func aCallOfOnlyTheRaggedRowsRoundsThemDifferently() {
+        let s = Shape(m: 65, n: 192, k: 576, transA: false, transB: true)
+        let a = Self.random(s.m * s.k, seed: 1), b = Self.random(s.k * s.n, seed: 2), c0 = Self.random(s.m * s.n, seed: 3)
+        func rows(_ lo: Int, _ hi: Int) -> [Float] {
+            var c = Array(c0[(lo * s.n)..<(hi * s.n)])
+            c.withUnsafeMutableBufferPointer { cp in
+                Parallel.withWorkers(1) {
+                    BLAS.gemm(transB: true, m: hi - lo, n: s.n, k: s.k, alpha: 0.75, a: Array(a[(lo * s.k)...]), lda: s.k,
+                              b: b, ldb: s.k, beta: 0.5, c: cp.baseAddress!, ldc: s.n)
+                }
+            }
+            return c
+        }
+        let whole = rows(0, 65)
+        let alone = rows(64, 65) != Array(whole[(64 * s.n)...])
+        #expect(alone, "the last row computed alone should round differently")
+        let joined = rows(48, 65) == Array(whole[(48 * s.n)...])
+        #expect(joined, "a tile plus the ragged row rounds as the whole product")
+        for w in Self.workerCounts {
+            let same = Parallel.withWorkers(w) { Self.product(s, a, b, c0) } == Parallel.withWorkers(1) { Self.product(s, a, b, c0) }
+            #expect(same, "\(w) workers")
+        }
+    }
+
+    /// Row and column slices over many row counts (2 to 300 tokens) of SmolLM2's frozen
+    /// products, forward and input gradient: the same bits at every worker count.
+    @Test func slicedProductsOfManySizesAreBitIdenticalAtEveryWorkerCount() {
+        var differing: [String] = []
+        for (n, k) in [(576, 576), (192, 576), (1536, 576), (576, 1536), (576, 49152)] {
+            let a = Self.random(300 * max(n, k), seed: 7), b = Self.random(n * k, seed: 8), c0 = Self.random(300 * max(n, k), seed: 9)
+            for m in [2, 5, 17, 33, 40, 47, 48, 49, 65, 70, 77, 96, 101, 127, 150, 171, 200, 255, 300] {
+                for (shape, beta) in [(Shape(m: m, n: n, k: k, transA: false, transB: true), Float(0)),
+                                      (Shape(m: m, n: k, k: n, transA: false, transB: false), Float(1))] where k != 49152 || beta == 1 {
+                    let operandA = Array(a.prefix(shape.m * shape.k)), operandB = Array(b.prefix(shape.k * shape.n))
+                    let c = Array(c0.prefix(shape.m * shape.n))
+                    func run(_ w: Int) -> [Float] {
+                        var out = c
+                        out.withUnsafeMutableBufferPointer { cp in
+                            Parallel.withWorkers(w) {
+                                BLAS.gemm(transB: shape.transB, m: shape.m, n: shape.n, k: shape.k, a: operandA,
+                                          lda: shape.k, b: operandB, ldb: shape.transB ? shape.k : shape.n, beta: beta,
+                                          c: cp.baseAddress!, ldc: shape.n)
+                            }
+                        }
+                        return out
+                    }
+                    let one = run(1)
+                    for w in Self.workerCounts.dropFirst() where run(w) != one { differing.append("\(shape) at \(w) workers") }
+                }
+            }
+        }
+        #expect(differing.isEmpty, "\(differing)")
     }
 
     /// A serial job (one worker, or a single item) marks its thread as inside a job, as a

@@ -275,7 +275,7 @@ private func meanLoss(_ m: LoRAModel, _ batch: [TrainSequence]) throws -> Double
     }
 
     /// An absurd learning rate overflows the weights; the run must stop at the first non-finite
-    /// step without applying it, keeping the last good checkpoint.
+    /// step without applying it, reporting only a checkpoint that reads back finite as good.
     @Test func divergenceStopsAndKeepsTheLastGoodCheckpoint() throws {
         let lm = try TinyModels.load("tiny-llama3")
         let seqs = TinyModels.sequences(8, lengths: 10...20, vocab: lm.config.vocabSize, seed: 3)
@@ -285,11 +285,82 @@ private func meanLoss(_ m: LoRAModel, _ batch: [TrainSequence]) throws -> Double
         c.lr = 1e30; c.warmupSteps = 0; c.maxGradNorm = 0; c.saveEvery = 1
         let t = try Trainer(weights: lm.weights, train: seqs, config: c, outputDirectory: dir, baseModelName: "tiny")
         let outcome = try t.run()
-        guard case .diverged(let msg) = outcome else { Issue.record("expected divergence, got \(outcome)"); return }
-        #expect(msg.contains("step \(t.step + 1)"))
+        guard case .diverged(let d) = outcome else { Issue.record("expected divergence, got \(outcome)"); return }
+        #expect(d.step == t.step + 1)
+        #expect("\(d)".contains("step \(t.step + 1)"))
         #expect(t.step >= 1 && t.step < 6)
+        #expect(d.rows.count == 4 && d.rows.allSatisfy { seqs.indices.contains($0) })
         #expect(FileManager.default.fileExists(atPath: dir + "/checkpoint-\(t.step)/adapter_model.safetensors"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/checkpoint-\(t.step + 1)"))
+        if let good = d.checkpoint { #expect(t.checkpointProblem(good) == nil) }
+        #expect(d.rejectedCheckpoints.count + (d.checkpoint == nil ? 0 : 1) <= t.step)
+        print("lr 1e30: \(d)")
+    }
+
+    /// A NaN put into one LoRA gradient at step 5 (the test hook) stops the run before that
+    /// update and names the step, its training rows and the tensor; the kept checkpoint, resumed
+    /// with the hook off, continues into exactly the uninterrupted run. A checkpoint holding a
+    /// non-finite optimiser moment is not reported as good: the one before it is.
+    @Test func aPoisonedStepIsReportedAndTheKeptCheckpointResumesTheSameRun() throws {
+        let lm = try TinyModels.load("tiny-llama3.gguf")
+        let seqs = TinyModels.sequences(12, lengths: 10...30, vocab: lm.config.vocabSize, seed: 8)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tunelab-poison-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var c = config(steps: 7)
+        c.saveEvery = 1
+        let full = try Trainer(weights: lm.weights, train: seqs, config: c, outputDirectory: dir + "/full", baseModelName: "tiny")
+        #expect(try full.run() == .completed)
+
+        let poisoned = try Trainer(weights: lm.weights, train: seqs, config: c, outputDirectory: dir + "/poisoned", baseModelName: "tiny")
+        poisoned.afterBackward = { step, _, grads in if step == 5 { grads[9][3] = .nan } }
+        guard case .diverged(let d) = try poisoned.run() else { Issue.record("expected divergence"); return }
+        #expect(d.step == 5 && poisoned.step == 4)
+        let key = poisoned.model.keys[4]   // gradient 9 = B of the fifth adapted projection
+        #expect(d.tensor == LoRAAdapter.peftTensorName(layer: key.layer, target: key.target, factor: "B"))
+        #expect(d.tensor.hasSuffix("lora_B.weight"))
+        #expect(d.value.isNaN && d.gradNorm.isNaN)
+        #expect(d.loss == full.history[4].loss, "the loss before the poison is the uninterrupted run's step 5")
+        #expect(d.checkpoint == dir + "/poisoned/checkpoint-4" && d.rejectedCheckpoints.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/poisoned/checkpoint-5"))
+        // The rows are the step's batch: at the kept checkpoint's adapter, they give the step's loss
+        // (micro-batches of 2, as the trainer runs them).
+        #expect(d.rows.count == 4 && Set(d.rows).count == 4)
+        let before = try LoRAModel(weights: lm.weights, adapter: try LoRAAdapter.load(directory: d.checkpoint!, model: lm.config))
+        var rng = SeededRNG(seed: 0), loss = 0.0
+        let trained = d.rows.reduce(0) { $0 + seqs[$1].trainedTokens }
+        for mb in [Array(d.rows[0..<2]), Array(d.rows[2..<4])] {
+            loss += try before.run(mb.map { seqs[$0] }, gradScale: 1 / Float(trained), dropoutRNG: &rng).loss
+        }
+        #expect(loss / Double(trained) == d.loss)
+        let json = try JSONEncoder().encode(d)
+        #expect(try JSONDecoder().decode(Divergence.self, from: json) == d, "\(String(decoding: json, as: UTF8.self))")
+
+        let resumed = try Trainer.resume(from: d.checkpoint!, weights: lm.weights, train: seqs, config: c,
+                                         outputDirectory: dir + "/resumed", baseModelName: "tiny")
+        #expect(try resumed.run() == .completed)
+        #expect(resumed.history.map(\.loss) == full.history.map(\.loss))
+        #expect(resumed.history.map(\.gradNorm) == full.history.map(\.gradNorm))
+        #expect(resumed.adapter == full.adapter)
+
+        // An infinite loss at step 5, and checkpoint 4's moments overwritten with an infinity:
+        // checkpoint 4 is rejected (saying why), checkpoint 3 is the last good one.
+        let bad = try Trainer(weights: lm.weights, train: seqs, config: c, outputDirectory: dir + "/bad", baseModelName: "tiny")
+        bad.afterBackward = { step, loss, _ in if step == 5 { loss = .infinity } }
+        let outcome = try bad.run(onCheckpoint: { path in
+            guard path.hasSuffix("/checkpoint-4") else { return }
+            let file = path + "/" + CheckpointFiles.optimizer
+            var state = try AdamWState(serialized: try Data(contentsOf: URL(fileURLWithPath: file)))
+            state.tensors[2].v[0] = .infinity
+            try state.serialized().write(to: URL(fileURLWithPath: file))
+        })
+        guard case .diverged(let e) = outcome else { Issue.record("expected divergence"); return }
+        #expect(e.step == 5 && e.tensor == "loss" && e.value == .infinity)
+        #expect(e.rows == d.rows)
+        #expect(e.checkpoint == dir + "/bad/checkpoint-3")
+        #expect(e.rejectedCheckpoints.count == 1)
+        #expect(e.rejectedCheckpoints.first?.contains("checkpoint-4: optimizer.bin: the moments of tensor 2") == true,
+                "\(e.rejectedCheckpoints)")
+        print("poisoned: \(d)\ninfinite loss: \(e)")
     }
 
     @Test func badSettingsNameTheKey() throws {

@@ -80,6 +80,8 @@ extension Trainer {
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             try writeFileAtomically(path: dir + "/" + CheckpointFiles.state, bytes: Array(try enc.encode(state)))
         }
+        checkpoints.removeAll { $0 == path }
+        checkpoints.append(path)
         return path
     }
 
@@ -167,6 +169,7 @@ extension Trainer {
         t.dataRNG = state.dataRNG
         t.dropoutRNG = state.dropoutRNG
         t.history = state.history
+        t.checkpoints = [checkpoint]
         if let out = outputDirectory {
             // metrics.jsonl continues from the checkpoint's step.
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)

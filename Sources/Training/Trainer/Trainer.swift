@@ -7,8 +7,9 @@ public enum TrainOutcome: Equatable, Sendable {
     case completed
     /// Stopped on request (Ctrl-C) at a step boundary; a checkpoint of that step was written.
     case interrupted
-    /// A non-finite loss or gradient norm; the step was not applied, the last good checkpoint kept.
-    case diverged(String)
+    /// A non-finite loss or gradient norm; the step was not applied. Says where, and which
+    /// checkpoint was verified as the last good one.
+    case diverged(Divergence)
 }
 
 /// Supervised LoRA fine-tuning: data order, gradient accumulation normalised by trained tokens,
@@ -16,7 +17,10 @@ public enum TrainOutcome: Equatable, Sendable {
 ///
 /// One seed drives three independent streams: adapter init, dropout and data order. Every piece
 /// of state those streams and the optimiser carry is in the checkpoint, so resuming from step k
-/// continues the same curve bit for bit (on the same thread count).
+/// continues the same curve bit for bit, at any thread count (the kernels' results do not depend
+/// on it: see `Parallel`). A step whose loss or gradients are not finite is not applied: the run
+/// stops with a `Divergence` naming the step, its data rows, the tensor and the last checkpoint
+/// verified finite.
 public final class Trainer {
     public let config: TrainConfig
     public let totalSteps: Int
@@ -39,6 +43,11 @@ public final class Trainer {
     var order: [Int] = []
     var cursor = 0
     var epoch = 0
+    /// Checkpoints this run wrote, or resumed from, oldest first: candidates for the last good one.
+    var checkpoints: [String] = []
+    /// Tests only: sees each step's mean loss and gradients after the backward, before they are
+    /// checked (a test poisons one to exercise the divergence sentinel).
+    var afterBackward: ((_ step: Int, _ loss: inout Double, _ grads: inout [[Float]]) -> Void)?
 
     public init(weights: ModelWeights, train: [TrainSequence], validation: [TrainSequence] = [],
                 config: TrainConfig, outputDirectory: String?, baseModelName: String,
@@ -85,10 +94,11 @@ public final class Trainer {
         cursor = 0
     }
 
-    private func nextSequence() -> TrainSequence {
+    /// The next sequence's position in `train`.
+    private func nextRow() -> Int {
         if cursor == order.count { epoch += 1; newEpochOrder() }
         defer { cursor += 1 }
-        return train[order[cursor]]
+        return order[cursor]
     }
 
     // MARK: training
@@ -104,8 +114,10 @@ public final class Trainer {
                 return .interrupted
             }
             var m: StepMetrics
-            do { m = try trainStep() } catch let e as Divergence {
-                return .diverged(e.message)
+            do { m = try trainStep() } catch let e as Diverged {
+                var d = e.divergence
+                (d.checkpoint, d.rejectedCheckpoints) = lastGoodCheckpoint()
+                return .diverged(d)
             }
             let last = step == totalSteps
             if !validation.isEmpty && ((config.evalEvery > 0 && step % config.evalEvery == 0) || last) {
@@ -122,7 +134,8 @@ public final class Trainer {
         return .completed
     }
 
-    struct Divergence: Error { let message: String }
+    /// Thrown by `trainStep` on a non-finite loss or gradient (the update not applied).
+    struct Diverged: Error { let divergence: Divergence }
 
     /// One optimiser step over `batchSize × gradAccum` sequences.
     func trainStep() throws -> StepMetrics {
@@ -131,8 +144,10 @@ public final class Trainer {
 
     private func timedStep() throws -> StepMetrics {
         let start = Date()
-        var micro: [[TrainSequence]] = []
-        for _ in 0..<config.gradAccum { micro.append((0..<config.batchSize).map { _ in nextSequence() }) }
+        var micro: [[TrainSequence]] = [], rows: [Int] = []
+        for _ in 0..<config.gradAccum {
+            micro.append((0..<config.batchSize).map { _ in let r = nextRow(); rows.append(r); return train[r] })
+        }
         let trained = micro.reduce(0) { $0 + $1.reduce(0) { $0 + $1.trainedTokens } }
         let tokens = micro.reduce(0) { $0 + $1.reduce(0) { $0 + $1.ids.count } }
         // Each token's loss weighs 1/(trained tokens of the whole window): accumulation over
@@ -144,18 +159,14 @@ public final class Trainer {
             loss += try model.run(mb, gradScale: scale, dropoutRNG: &dropoutRNG).loss
         }
         loss /= Double(trained)
-        let norm: Float
-        if config.maxGradNorm > 0 {
-            norm = try GradClip.clip(&model.grads, maxNorm: config.maxGradNorm)
-        } else {
-            var sq: Double = 0
-            for g in model.grads { let n = Double(g.withUnsafeBufferPointer { GradClip.norm($0) }); sq += n * n }
-            norm = Float(sq.squareRoot())
-        }
         let stepNumber = step + 1
+        afterBackward?(stepNumber, &loss, &model.grads)
+        // The norm before clipping: a non-finite gradient is found (and named) unscaled.
+        let norm = GradClip.totalNorm(model.grads)
         guard loss.isFinite, norm.isFinite else {
-            throw Divergence(message: "step \(stepNumber): loss \(loss), grad norm \(norm) — training stopped before applying this update; the last checkpoint is kept (try a lower lr)")
+            throw Diverged(divergence: nonFinite(step: stepNumber, rows: rows, loss: loss, gradNorm: norm))
         }
+        if config.maxGradNorm > 0 { try GradClip.scale(&model.grads, total: norm, maxNorm: config.maxGradNorm) }
         let lr = schedule.lr(at: step)
         try optimizer.step(parameters: &model.params, gradients: model.grads, lr: lr)
         step = stepNumber
