@@ -35,6 +35,11 @@ public final class Forward: @unchecked Sendable {
     /// Attention scores held at once (floats), across the (sequence, head, query block) items
     /// that run in parallel: a long prompt runs its items in waves of at most this much.
     static let scoreBudget = 4 << 20
+    /// Multiply-adds below which a wave of attention items runs on the calling thread (one
+    /// sequence's decode step: 0.7 M at 640 positions): handing ~30 such jobs per token to the
+    /// other worker cost more than it saved on a busy machine (decode 4–10% slower, measured
+    /// with `bench infer`). Items give the same results on either path.
+    static let parallelAttentionWork = 2_000_000
 
     /// Runs `tokens` at positions cache.count…; returns logits [n × vocab] (`.all`) or
     /// [vocab] for the last token (`.last`).
@@ -164,7 +169,10 @@ public final class Forward: @unchecked Sendable {
             }
             let scores = scratch.buffer(.scores, total)
             let wave = first
-            Parallel.forEachItem(end - first) { j in
+            let work = items[first..<end].reduce(0) { $0 + 2 * $1.rows * $1.visible * hd }
+            let run: (Int, (Int) -> Void) -> Void = work < Forward.parallelAttentionWork
+                ? { n, body in for j in 0..<n { body(j) } } : Parallel.forEachItem
+            run(end - first) { j in
                 let it = items[wave + j], s = segments[it.seg]
                 let kvh = it.head / shape.group, r0 = s.start + it.i0
                 Attention.block(q: q + r0 * qw + it.head * hd, ldq: qw,
