@@ -4,7 +4,9 @@ import ModelFiles
 
 /// Inference forward pass (fp32 activations): embeddings → N × (RMSNorm, GQA attention with
 /// RoPE, residual, RMSNorm, SwiGLU MLP, residual) → RMSNorm → LM head. Prefill and decode are
-/// the same code: `tokens` are appended after the positions already in `cache`.
+/// the same code: `tokens` are appended after the positions already in `cache`. Several
+/// sequences, each with its own cache, can run in one call (`callAsFunction(batch:)`): their
+/// rows go through each projection as one product, attention runs per sequence.
 ///
 /// The memory plan is the KV cache (llama2.c's RunState); the row routines — `RMSNorm`,
 /// `RoPETable`, `Attention.block`, `SwiGLU`, `Linear` per `Projection` — are the ones the
@@ -33,11 +35,26 @@ public final class Forward: @unchecked Sendable {
     /// Attention scores held at once (floats), across the (sequence, head, query block) items
     /// that run in parallel: a long prompt runs its items in waves of at most this much.
     static let scoreBudget = 4 << 20
+    /// Multiply-adds below which a wave of attention items runs on the calling thread (one
+    /// sequence's decode step: 0.7 M at 640 positions): handing ~30 such jobs per token to the
+    /// other worker cost more than it saved on a busy machine (decode 4–10% slower, measured
+    /// with `bench infer`). Items give the same results on either path.
+    static let parallelAttentionWork = 2_000_000
 
     /// Runs `tokens` at positions cache.count…; returns logits [n × vocab] (`.all`) or
     /// [vocab] for the last token (`.last`).
     public func callAsFunction(_ tokens: [Int], cache: KVCache, logits which: Logits = .last) throws -> [Float] {
         try withScratch { try run([(tokens, cache)], logits: which, scratch: $0) }
+    }
+
+    /// One step of several sequences: `batch[s].tokens` are appended to `batch[s].cache` (every
+    /// cache a different one). Returns the last row's logits of each sequence, [batch.count × vocab].
+    ///
+    /// When every sequence brings one token (a decode step), each projection computes every
+    /// row with the same quantised row-dot kernel one token alone would use, and attention runs
+    /// per sequence: a sequence's logits are bit-identical to decoding it alone.
+    public func callAsFunction(batch: [(tokens: [Int], cache: KVCache)]) throws -> [Float] {
+        try withScratch { try run(batch, logits: .last, scratch: $0) }
     }
 
     private func withScratch<R>(_ body: (Scratch) throws -> R) rethrows -> R {
@@ -73,6 +90,8 @@ public final class Forward: @unchecked Sendable {
         let d = c.hiddenSize, hd = c.headDim, nh = c.numHeads, nkv = c.numKVHeads
         let qw = nh * hd, kvw = nkv * hd, ff = c.intermediateSize
         let eps = Float(c.rmsNormEps)
+        // A decode step: per-row products, so each row is computed as it would be alone.
+        let rowDots = segs.allSatisfy { $0.count == 1 }
 
         let x = scratch.buffer(.x, n * d), h = scratch.buffer(.h, n * d)
         let q = scratch.buffer(.q, n * qw), att = scratch.buffer(.att, n * qw)
@@ -87,9 +106,9 @@ public final class Forward: @unchecked Sendable {
 
         for (li, L) in weights.layers.enumerated() {
             L.attnNorm.withUnsafeBufferPointer { RMSNorm.forward(x, $0.baseAddress!, eps: eps, h, invRMS: nil, tokens: n, dim: d) }
-            L.q.forward(h, m: n, q, scratch: scratch)
-            L.k.forward(h, m: n, k, scratch: scratch)
-            L.v.forward(h, m: n, v, scratch: scratch)
+            L.q.forward(h, m: n, q, scratch: scratch, rowDots: rowDots)
+            L.k.forward(h, m: n, k, scratch: scratch, rowDots: rowDots)
+            L.v.forward(h, m: n, v, scratch: scratch, rowDots: rowDots)
             table.forward(q, heads: nh, headDim: hd)
             table.forward(k, heads: nkv, headDim: hd)
             for s in segs {
@@ -97,14 +116,14 @@ public final class Forward: @unchecked Sendable {
                 (s.cache.values[li] + s.p0 * kvw).update(from: v + s.start * kvw, count: s.count * kvw)
             }
             attention(q: q, out: att, segments: segs, layer: li, scratch: scratch)
-            L.o.forward(att, m: n, h, scratch: scratch)
+            L.o.forward(att, m: n, h, scratch: scratch, rowDots: rowDots)
             Vec.add(h, x, n * d)
 
             L.mlpNorm.withUnsafeBufferPointer { RMSNorm.forward(x, $0.baseAddress!, eps: eps, h, invRMS: nil, tokens: n, dim: d) }
-            L.gate.forward(h, m: n, g, scratch: scratch)
-            L.up.forward(h, m: n, u, scratch: scratch)
+            L.gate.forward(h, m: n, g, scratch: scratch, rowDots: rowDots)
+            L.up.forward(h, m: n, u, scratch: scratch, rowDots: rowDots)
             SwiGLU.forward(g, u, g, count: n * ff)
-            L.down.forward(g, m: n, h, scratch: scratch)
+            L.down.forward(g, m: n, h, scratch: scratch, rowDots: rowDots)
             Vec.add(h, x, n * d)
         }
         for s in segs { s.cache.advance(s.count) }
@@ -118,7 +137,7 @@ public final class Forward: @unchecked Sendable {
         }
         var out = [Float](repeating: 0, count: rows.count * c.vocabSize)
         out.withUnsafeMutableBufferPointer { o in
-            weights.lmHead.forward(h, m: rows.count, o.baseAddress!, scratch: scratch)
+            weights.lmHead.forward(h, m: rows.count, o.baseAddress!, scratch: scratch, rowDots: rowDots)
         }
         return out
     }
@@ -150,7 +169,10 @@ public final class Forward: @unchecked Sendable {
             }
             let scores = scratch.buffer(.scores, total)
             let wave = first
-            Parallel.forEachItem(end - first) { j in
+            let work = items[first..<end].reduce(0) { $0 + 2 * $1.rows * $1.visible * hd }
+            let run: (Int, (Int) -> Void) -> Void = work < Forward.parallelAttentionWork
+                ? { n, body in for j in 0..<n { body(j) } } : Parallel.forEachItem
+            run(end - first) { j in
                 let it = items[wave + j], s = segments[it.seg]
                 let kvh = it.head / shape.group, r0 = s.start + it.i0
                 Attention.block(q: q + r0 * qw + it.head * hd, ldq: qw,

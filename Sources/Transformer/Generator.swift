@@ -14,62 +14,75 @@ public struct GenerationResult: Sendable {
     public var decodeTokensPerSecond: Double { decodeSeconds > 0 ? Double(max(0, ids.count - 1)) / decodeSeconds : 0 }
 }
 
-extension LanguageModel {
-    /// Generates up to `maxNewTokens` after `promptIds`, stopping on an end-of-turn token
-    /// (EOS, <|im_end|>, <|eot_id|>, …) or a stop string. `onText` receives the text as it
-    /// becomes valid UTF-8 (return false to stop).
-    public func generate(promptIds: [Int], maxNewTokens: Int, sampling: SamplingParams = SamplingParams(),
-                         stopStrings: [String] = [], stopOnEndOfTurn: Bool = true,
-                         onText: ((String) -> Bool)? = nil) throws -> GenerationResult {
-        try sampling.validate()
-        guard !promptIds.isEmpty else { throw GenerationError("empty prompt: nothing to condition on") }
-        guard maxNewTokens >= 0 else { throw GenerationError("max new tokens must be ≥ 0 (got \(maxNewTokens))") }
-        let cache = forward.makeCache()
-        var sampler = Sampler(sampling)
-        let stopIds = stopOnEndOfTurn ? tokenizer.endOfTurnTokenIds : []
-        let stream = tokenizer.makeStreamDecoder(skipSpecialTokens: true)
-        var history = promptIds
-        var out: [Int] = []
-        var text = ""
-        var stop = GenerationResult.Stop.maxTokens
+/// One sequence's decoding: sampling, end-of-turn and stop strings, streamed text. The same
+/// state machine drives `generate` (one sequence) and `generateBatch` (several decoded
+/// together), so both stop and stream alike.
+struct Decoding {
+    let maxNewTokens: Int
+    let stopStrings: [String]
+    let stopIds: Set<Int>
+    var sampler: Sampler
+    let stream: StreamDecoder
+    let onText: ((String) -> Bool)?
+    var history: [Int]
+    var out: [Int] = []
+    var text = ""
+    var stop = GenerationResult.Stop.maxTokens
+    /// Text already handed to `onText`. With stop strings, a tail that could start one is
+    /// held back until it is known not to, so nothing after a stop string is ever streamed.
+    var emitted = 0
+    private(set) var finished = false
 
-        let t0 = Date()
-        var logits = maxNewTokens > 0 ? try forward(promptIds, cache: cache) : []
-        let t1 = Date()
-        // Text already handed to `onText`. With stop strings, a tail that could start one is
-        // held back until it is known not to, so nothing after a stop string is ever streamed.
-        var emitted = 0
-        func emit(upTo end: Int) -> Bool {
-            guard end > emitted, let onText else { emitted = max(emitted, end); return true }
-            let piece = String(text.dropFirst(emitted).prefix(end - emitted))
-            emitted = end
-            return onText(piece)
-        }
-        while out.count < maxNewTokens {
-            let next = sampler.next(&logits, history: history)
-            if stopIds.contains(next) { stop = .endOfTurn; break }
-            out.append(next); history.append(next)
-            text += stream.push(next)
-            if !stopStrings.isEmpty {
-                if let cut = firstStop(in: text, stopStrings) {
-                    text = String(text.prefix(cut))
-                    stop = .stopString
-                    break
-                }
-                if !emit(upTo: text.count - heldBack(text, stopStrings)) { break }
-            } else if !emit(upTo: text.count) { break }
-            if out.count == maxNewTokens { break }
-            logits = try forward([next], cache: cache)
-        }
+    init(promptIds: [Int], maxNewTokens: Int, sampling: SamplingParams, stopStrings: [String], stopIds: Set<Int>,
+         tokenizer: Tokenizer, onText: ((String) -> Bool)?) {
+        self.maxNewTokens = maxNewTokens; self.stopStrings = stopStrings; self.stopIds = stopIds
+        sampler = Sampler(sampling)
+        stream = tokenizer.makeStreamDecoder(skipSpecialTokens: true)
+        self.onText = onText
+        history = promptIds
+        if maxNewTokens == 0 { finish() }
+    }
+
+    /// Picks the next token from `logits` (the last position's); returns it when the model
+    /// must run on it to go on, nil when the sequence has ended.
+    mutating func step(_ logits: inout [Float]) -> Int? {
+        guard !finished else { return nil }
+        let next = sampler.next(&logits, history: history)
+        if stopIds.contains(next) { stop = .endOfTurn; finish(); return nil }
+        out.append(next); history.append(next)
+        text += stream.push(next)
+        if !stopStrings.isEmpty {
+            if let cut = Decoding.firstStop(in: text, stopStrings) {
+                text = String(text.prefix(cut))
+                stop = .stopString
+                finish(); return nil
+            }
+            if !emit(upTo: text.count - Decoding.heldBack(text, stopStrings)) { finish(); return nil }
+        } else if !emit(upTo: text.count) { finish(); return nil }
+        if out.count == maxNewTokens { finish(); return nil }
+        return next
+    }
+
+    private mutating func finish() {
+        finished = true
         if stop != .stopString { text += stream.flush() }
         _ = emit(upTo: text.count)
-        let t2 = Date()
-        return GenerationResult(ids: out, text: text, stop: stop, promptTokens: promptIds.count,
-                                promptSeconds: t1.timeIntervalSince(t0), decodeSeconds: t2.timeIntervalSince(t1))
+    }
+
+    private mutating func emit(upTo end: Int) -> Bool {
+        guard end > emitted, let onText else { emitted = max(emitted, end); return true }
+        let piece = String(text.dropFirst(emitted).prefix(end - emitted))
+        emitted = end
+        return onText(piece)
+    }
+
+    func result(promptTokens: Int, promptSeconds: Double, decodeSeconds: Double) -> GenerationResult {
+        GenerationResult(ids: out, text: text, stop: stop, promptTokens: promptTokens,
+                         promptSeconds: promptSeconds, decodeSeconds: decodeSeconds)
     }
 
     /// Character offset of the earliest stop string in `text`.
-    private func firstStop(in text: String, _ stops: [String]) -> Int? {
+    static func firstStop(in text: String, _ stops: [String]) -> Int? {
         var best: Int? = nil
         for s in stops where !s.isEmpty {
             if let r = text.range(of: s) {
@@ -81,7 +94,7 @@ extension LanguageModel {
     }
 
     /// Length of the longest tail of `text` that is a proper prefix of a stop string.
-    private func heldBack(_ text: String, _ stops: [String]) -> Int {
+    static func heldBack(_ text: String, _ stops: [String]) -> Int {
         var held = 0
         for s in stops {
             var k = min(s.count - 1, text.count)
@@ -91,6 +104,81 @@ extension LanguageModel {
             }
         }
         return held
+    }
+}
+
+extension LanguageModel {
+    /// Generates up to `maxNewTokens` after `promptIds`, stopping on an end-of-turn token
+    /// (EOS, <|im_end|>, <|eot_id|>, …) or a stop string. `onText` receives the text as it
+    /// becomes valid UTF-8 (return false to stop).
+    public func generate(promptIds: [Int], maxNewTokens: Int, sampling: SamplingParams = SamplingParams(),
+                         stopStrings: [String] = [], stopOnEndOfTurn: Bool = true,
+                         onText: ((String) -> Bool)? = nil) throws -> GenerationResult {
+        try sampling.validate()
+        guard !promptIds.isEmpty else { throw GenerationError("empty prompt: nothing to condition on") }
+        guard maxNewTokens >= 0 else { throw GenerationError("max new tokens must be ≥ 0 (got \(maxNewTokens))") }
+        let cache = forward.makeCache()
+        var seq = Decoding(promptIds: promptIds, maxNewTokens: maxNewTokens, sampling: sampling, stopStrings: stopStrings,
+                           stopIds: stopOnEndOfTurn ? tokenizer.endOfTurnTokenIds : [], tokenizer: tokenizer, onText: onText)
+        let t0 = Date()
+        var logits = maxNewTokens > 0 ? try forward(promptIds, cache: cache) : []
+        let t1 = Date()
+        while let next = seq.step(&logits) { logits = try forward([next], cache: cache) }
+        return seq.result(promptTokens: promptIds.count, promptSeconds: t1.timeIntervalSince(t0),
+                          decodeSeconds: Date().timeIntervalSince(t1))
+    }
+
+    /// Generates for several prompts at once: each prompt is prefilled alone, then every step
+    /// runs the sequences still going as one batch (`Forward.callAsFunction(batch:)`: one
+    /// product per projection for all of them, attention per sequence against its own KV
+    /// cache); each sequence stops on its own. Sequence i samples with `sampling` and seed
+    /// `seeds[i]` (default: `sampling.seed` for all).
+    ///
+    /// Results equal `generate` run on each prompt alone with the same settings and seed:
+    /// prefill is the same call, and a decode step's logits for a sequence are bit-identical
+    /// to its one-at-a-time step (see `Forward.callAsFunction(batch:)`), so greedy and seeded
+    /// sampling pick the same tokens. `promptSeconds` is each prompt's own prefill;
+    /// `decodeSeconds` is the batch's decoding time, shared by all.
+    public func generateBatch(prompts: [[Int]], maxNewTokens: Int, sampling: SamplingParams = SamplingParams(),
+                              seeds: [UInt64]? = nil, stopStrings: [String] = [],
+                              stopOnEndOfTurn: Bool = true) throws -> [GenerationResult] {
+        try sampling.validate()
+        guard maxNewTokens >= 0 else { throw GenerationError("max new tokens must be ≥ 0 (got \(maxNewTokens))") }
+        if let i = prompts.firstIndex(where: \.isEmpty) { throw GenerationError("prompt \(i) is empty: nothing to condition on") }
+        if let seeds, seeds.count != prompts.count {
+            throw GenerationError("\(seeds.count) seeds for \(prompts.count) prompts (one per prompt, or none)")
+        }
+        let stopIds = stopOnEndOfTurn ? tokenizer.endOfTurnTokenIds : []
+        var seqs = prompts.indices.map { i in
+            var p = sampling
+            if let seeds { p.seed = seeds[i] }
+            return Decoding(promptIds: prompts[i], maxNewTokens: maxNewTokens, sampling: p, stopStrings: stopStrings,
+                            stopIds: stopIds, tokenizer: tokenizer, onText: nil)
+        }
+        let caches = prompts.map { _ in forward.makeCache() }
+        var promptSeconds = [Double](repeating: 0, count: prompts.count)
+        var next: [Int?] = []
+        for i in prompts.indices {
+            let t0 = Date()
+            var logits = maxNewTokens > 0 ? try forward(prompts[i], cache: caches[i]) : []
+            promptSeconds[i] = Date().timeIntervalSince(t0)
+            next.append(seqs[i].step(&logits))
+        }
+        let t1 = Date()
+        let v = config.vocabSize
+        while true {
+            let active = prompts.indices.filter { next[$0] != nil }
+            if active.isEmpty { break }
+            let logits = try forward(batch: active.map { ([next[$0]!], caches[$0]) })
+            for (j, i) in active.enumerated() {
+                var row = Array(logits[(j * v)..<((j + 1) * v)])
+                next[i] = seqs[i].step(&row)
+            }
+        }
+        let decode = Date().timeIntervalSince(t1)
+        return prompts.indices.map {
+            seqs[$0].result(promptTokens: prompts[$0].count, promptSeconds: promptSeconds[$0], decodeSeconds: decode)
+        }
     }
 
     /// Mean negative log-likelihood per predicted token of `ids` (positions 1…n-1 predicted

@@ -50,8 +50,13 @@ public final class Linear: @unchecked Sendable {
         }
     }
 
-    public func forward(_ x: UnsafePointer<Float>, m: Int, _ y: UnsafeMutablePointer<Float>, scratch: Scratch) {
-        if m <= Linear.gemvMaxRows {
+    /// Y = X Wᵀ (+ b) (+ the LoRA delta). Up to `gemvMaxRows` rows, or any number with `rowDots`,
+    /// every output row is computed by the fused quantised row-dot kernel, on its own: its result
+    /// does not depend on m (what batched decoding relies on to match one-at-a-time decoding).
+    /// Otherwise blocks of W are dequantised and multiplied with sgemm.
+    public func forward(_ x: UnsafePointer<Float>, m: Int, _ y: UnsafeMutablePointer<Float>, scratch: Scratch,
+                        rowDots: Bool = false) {
+        if m <= Linear.gemvMaxRows || rowDots {
             gemv(x, m: m, y, scratch: scratch)
         } else if type == .f32 {
             BLAS.gemm(transB: true, m: m, n: rows, k: cols, a: x, lda: cols,
@@ -70,7 +75,12 @@ public final class Linear: @unchecked Sendable {
         if let bias {
             bias.withUnsafeBufferPointer { b in for i in 0..<m { Vec.add(b.baseAddress!, y + i * rows, rows) } }
         }
-        if let lora { lora.add(x, m: m, y, rows: rows, cols: cols, scratch: scratch) }
+        guard let lora else { return }
+        if rowDots {
+            for i in 0..<m { lora.add(x + i * cols, m: 1, y + i * rows, rows: rows, cols: cols, scratch: scratch) }
+        } else {
+            lora.add(x, m: m, y, rows: rows, cols: cols, scratch: scratch)
+        }
     }
 
     /// dx[m×cols] += dy[m×rows] · W: the input gradient of `forward` (W stays frozen, so
@@ -104,8 +114,16 @@ public final class Linear: @unchecked Sendable {
             defer { tmp.deallocate() }
             for r in range {
                 let row = data + r * rowBytes
-                for i in 0..<m {
+                // Four vectors at a time share the row's unpacking; each result is bit-identical
+                // to the one-vector kernel's (so to m = 1).
+                var i = 0
+                while i + 4 <= m, let d = QuantDot.dotRow4(type, row, x + i * cols, cols, cols, sums + i * nb, nb) {
+                    for j in 0..<4 { y[(i + j) * rows + r] = d[j] }
+                    i += 4
+                }
+                while i < m {
                     y[i * rows + r] = QuantDot.dotRow(type, row, x + i * cols, cols, sums + i * nb, tmp)
+                    i += 1
                 }
             }
         }

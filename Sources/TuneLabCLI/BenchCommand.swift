@@ -30,8 +30,15 @@ struct BenchInfer: ParsableCommand {
     @Option(name: .long, help: "A JSON array of prompt ids (e.g. the PyTorch reference's), instead of the built-in prompt.")
     var promptIds: String?
     @Flag(name: .long, help: "Dequantise all weights to fp32 at load instead of on the fly.") var dequantAtLoad = false
+    @Option(name: .long, help: "Decode this many prompts (the prompt shifted by 0…N−1 ids) one at a time and as one batch (generateBatch), alternately; reports both decode speeds and whether the ids are identical.")
+    var batch: Int?
 
     func run() throws {
+        if let batch {
+            guard batch >= 1 else { throw UserError("--batch must be ≥ 1 (got \(batch))") }
+            guard promptIds == nil else { throw UserError("--batch builds its own prompts; drop --prompt-ids") }
+            return try runBatch(batch)
+        }
         configureThreads(options.threads ?? 2)
         let t0 = Date()
         let lm: LanguageModel
@@ -61,6 +68,44 @@ struct BenchInfer: ParsableCommand {
         print(String(format: "prompt %d tokens: %.1f tok/s · decode %d tokens: %.1f tok/s · peak RSS %.0f MB · load %.2f s%@",
                      prompt.count, median(pre), newTokens, median(dec), peakRSSMB(), loadS,
                      dequantAtLoad ? " (fp32 weights)" : ""))
+    }
+}
+
+extension BenchInfer {
+    /// Greedy decoding of N prompts: one at a time (`generate`) against together
+    /// (`generateBatch`), alternating per repetition. Decode tokens/s counts the tokens after
+    /// each sequence's first (which comes from its prefill, the same call in both).
+    func runBatch(_ n: Int) throws {
+        configureThreads(options.threads ?? 2)
+        let lm: LanguageModel
+        do { lm = try LanguageModel.load(options.model, materialize: dequantAtLoad) } catch { throw UserError("\(error)") }
+        let base = benchPrompt(lm, count: promptTokens + n - 1)
+        let prompts = (0..<n).map { Array(base[$0..<($0 + promptTokens)]) }
+        _ = try lm.forward(Array(prompts[0].prefix(8)), cache: lm.forward.makeCache())   // touch the mapping once
+        var seq: [Double] = [], bat: [Double] = [], identical = true
+        for _ in 0..<max(1, repeats) {
+            var tokens = 0, seconds = 0.0
+            var one: [[Int]] = []
+            for p in prompts {
+                let r = try lm.generate(promptIds: p, maxNewTokens: newTokens, stopOnEndOfTurn: false)
+                tokens += max(0, r.ids.count - 1); seconds += r.decodeSeconds; one.append(r.ids)
+            }
+            seq.append(Double(tokens) / seconds)
+            let rs = try lm.generateBatch(prompts: prompts, maxNewTokens: newTokens, stopOnEndOfTurn: false)
+            let bt = rs.reduce(0) { $0 + max(0, $1.ids.count - 1) }
+            bat.append(Double(bt) / rs[0].decodeSeconds)
+            identical = identical && rs.map(\.ids) == one
+        }
+        func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
+        let result: [String: Any] = [
+            "batch": n, "prompt_tokens": promptTokens, "new_tokens": newTokens, "threads": options.threads ?? 2,
+            "sequential_decode_tok_s": median(seq), "batched_decode_tok_s": median(bat),
+            "speedup": median(bat) / median(seq), "identical_ids": identical, "peak_rss_mb": peakRSSMB(),
+        ]
+        if options.json { writeJSON(result); return }
+        print(String(format: "batch %d × (%d prompt + %d new tokens): decode one at a time %.1f tok/s · batched %.1f tok/s · %.2f× · ids %@ · peak RSS %.0f MB",
+                     n, promptTokens, newTokens, median(seq), median(bat), median(bat) / median(seq),
+                     identical ? "identical" : "DIFFER", peakRSSMB()))
     }
 }
 

@@ -4,6 +4,9 @@ import Kernels
 /// one file named for the op, on flat row-major Float buffers ([tokens × features]). A forward
 /// returns (or fills) whatever its backward needs; the caller keeps the forward inputs alive.
 /// Each backward says whether it overwrites (=) or accumulates (+=) into its gradient buffers.
+/// The ops here are training's own (LoRA linear, cross-entropy through the LM head); the model's
+/// ops that inference runs too — `RMSNorm`, `RoPETable`, `Attention`, `SwiGLU` — are defined
+/// once in Transformer, in the same style, and called by both drivers.
 enum Ops {}
 
 /// Bad input to a training op (e.g. a label outside the vocabulary).
