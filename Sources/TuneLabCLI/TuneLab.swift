@@ -8,7 +8,7 @@ struct TuneLab: ParsableCommand {
         commandName: "tunelab",
         abstract: "Fine-tune small open LLMs with LoRA on the CPU, as a reproducible experiment notebook.",
         version: version,
-        subcommands: [Open.self, RunNotebook.self, Replay.self, Tokenize.self, Generate.self, Score.self, Info.self, Train.self, Merge.self, Runs.self, Show.self, Diff.self, PlotRuns.self, Bench.self, DebugMetricsWriter.self],
+        subcommands: [Open.self, RunNotebook.self, Replay.self, Tokenize.self, Generate.self, Score.self, Info.self, Train.self, Merge.self, ExportGGUF.self, ExportLoRA.self, Runs.self, Show.self, Diff.self, PlotRuns.self, Bench.self, DebugMetricsWriter.self],
         defaultSubcommand: Open.self)
 }
 
