@@ -72,6 +72,12 @@ extension LoRATarget {
 /// Returns the files written (the GGUF first) with their sha256.
 public func exportGGUF(model: LanguageModel, adapter: LoRAAdapter?, to path: String,
                        options: GGUFExportOptions = GGUFExportOptions()) throws -> [WrittenFile] {
+    try exportGGUF(model: model, adapter: adapter, to: path, options: options, permuteQK: true)
+}
+
+/// `permuteQK: false` leaves Llama's Q/K rows in HF order: a wrong file, for the tests' negative control.
+func exportGGUF(model: LanguageModel, adapter: LoRAAdapter?, to path: String, options: GGUFExportOptions,
+                permuteQK: Bool) throws -> [WrittenFile] {
     let w = model.weights, c = model.config
     if let adapter { try adapter.validate(for: c) }
     let modelfilePath = modelfileURL(forGGUF: path).path
@@ -85,7 +91,7 @@ public func exportGGUF(model: LanguageModel, adapter: LoRAAdapter?, to path: Str
     }
 
     let qt = options.quant.tensorType
-    let llama = c.architecture == "llama"
+    let llama = c.architecture == "llama" && permuteQK
     let scaling = adapter?.config.scaling ?? 0
     var tensors: [GGUFTensorSource] = []
     func matrixType(_ cols: Int) -> TensorType { cols % qt.blockSize == 0 ? qt : .f16 }  // gguf-py's QuantError fallback

@@ -65,25 +65,29 @@ public func ollamaModelfile(model: LanguageModel, ggufFileName: String) throws -
         throw ExportError("\(model.path): the model has no chat template, so no Modelfile TEMPLATE can be written; export without --modelfile")
     }
     let tok = model.tokenizer
-    func render(_ ms: [ChatMessage], _ gen: Bool) throws -> String {
-        var s = try model.renderChat(ms, addGenerationPrompt: gen)
-        // A template that prints BOS itself: llama.cpp / Ollama add it when tokenizing.
-        if let bos = tok.bosToken, tok.addsSpecialTokens, s.hasPrefix(bos) { s.removeFirst(bos.count) }
-        return s
-    }
     // Distinct probe texts, so that a template that drops, reorders or rewrites a turn cannot match.
     let probe = [ChatMessage(role: "system", content: "S1 probe"), ChatMessage(role: "user", content: "U1 probe"),
                  ChatMessage(role: "assistant", content: "A1 probe"), ChatMessage(role: "user", content: "U2 probe")]
     let rendered: String
-    do { rendered = try render(probe, true) } catch {
+    do { rendered = try model.renderChat(probe, addGenerationPrompt: true) } catch {
         throw ExportError("\(model.path): chat template cannot render a system/user/assistant conversation (\(error)); no Modelfile written")
     }
-    guard let format = ChatFormat.supported.first(where: { $0.render(probe, true) == rendered }) else {
+    // A template may print BOS itself (Llama-3's `{{ bos_token }}`): the rest must still be the format.
+    let bos = tok.bosToken ?? ""
+    var printsBOS = false
+    var found: ChatFormat? = nil
+    for f in ChatFormat.supported {
+        let expected = f.render(probe, true)
+        if rendered == expected { found = f; break }
+        if !bos.isEmpty, rendered == bos + expected { found = f; printsBOS = true; break }
+    }
+    guard let format = found else {
         throw ExportError("\(model.path): chat template is neither ChatML nor Llama-3 style (it renders a probe conversation as \(rendered.debugDescription)); no Modelfile TEMPLATE can be translated: export without --modelfile and write one by hand")
     }
     // A template that adds a system turn when the conversation has none: Ollama's SYSTEM.
     let user = [ChatMessage(role: "user", content: "U1 probe")]
-    let alone = try render(user, true)
+    var alone = try model.renderChat(user, addGenerationPrompt: true)
+    if printsBOS, alone.hasPrefix(bos) { alone.removeFirst(bos.count) }
     var system: String? = nil
     if alone != format.render(user, true) {
         let start = format.turnStart("system")
@@ -95,10 +99,8 @@ public func ollamaModelfile(model: LanguageModel, ggufFileName: String) throws -
             throw ExportError("\(model.path): chat template renders a lone user turn as \(alone.debugDescription), which a \(format.name) Go template cannot reproduce; no Modelfile written")
         }
     }
-    var template = format.goTemplate
-    if let bos = tok.bosToken, !tok.addsSpecialTokens, (try? model.renderChat(user, addGenerationPrompt: true))?.hasPrefix(bos) == true {
-        template = bos + template  // the template prints BOS and nothing else adds it
-    }
+    // llama.cpp / Ollama add BOS when tokenizing if the tokenizer says so; otherwise the template must print it.
+    let template = (printsBOS && !tok.addsSpecialTokens ? bos : "") + format.goTemplate
     for (what, text) in [("template", template), ("system prompt", system ?? "")] where text.contains("\"\"\"") {
         throw ExportError("\(model.path): the \(what) contains \"\"\", which a Modelfile cannot quote")
     }
