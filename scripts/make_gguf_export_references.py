@@ -78,7 +78,8 @@ def sha256(path: Path) -> str:
 
 def llama_cpp_view(model: Path, lora: Path | None) -> dict:
     llm = Llama(model_path=str(model), lora_path=str(lora) if lora else None, n_ctx=512, n_batch=512,
-                logits_all=True, n_threads=THREADS, n_threads_batch=THREADS, seed=0, verbose=False)
+                logits_all=True, n_threads=THREADS, n_threads_batch=THREADS, seed=0, verbose=False,
+                type_k=0, type_v=0, flash_attn=False)  # F32 KV cache: only the weights' encoding differs from TuneLab
     meta = llm.metadata
     add_bos = meta.get("tokenizer.ggml.add_bos_token", "false") == "true"
     prompts = []
@@ -90,7 +91,7 @@ def llama_cpp_view(model: Path, lora: Path | None) -> dict:
         positions = []
         for row in scores:
             top = np.argsort(-row, kind="stable")[:TOP].tolist()
-            sub = sorted(set(top) | set(FIXED_IDS))
+            sub = sorted(set(top) | {i for i in FIXED_IDS if i < len(row)})
             positions.append({"ids": sub, "logits": [round(float(row[i]), 4) for i in sub]})
         greedy = []
         for _ in range(N_NEW):
@@ -174,6 +175,13 @@ def main() -> None:
         r = tunelab("export-lora", "--model", str(MODEL), "--adapter", str(adapter), "--out", str(lora))
         print("lora on the Q4_1 base, llama.cpp …", flush=True)
         lora_view = {"sha256": r["files"][0]["sha256"], "bytes": r["files"][0]["bytes"], **llama_cpp_view(MODEL, lora)}
+        # A Llama model from a Hugging Face folder (TuneLab un-permutes nothing on load there, so the
+        # export's Q/K permutation is all llama.cpp sees), with its PEFT adapter merged.
+        tiny = tmp / "tiny-llama3-f32.gguf"
+        r = tunelab("export-gguf", "--model", str(ROOT / "Tests/Fixtures/tiny-llama3"),
+                    "--adapter", str(ROOT / "Tests/Fixtures/peft/tiny-llama3/adapter"), "--quant", "f32", "--out", str(tiny))
+        print("tiny-llama3 (HF folder) f32, llama.cpp …", flush=True)
+        tiny_view = {"sha256": r["files"][0]["sha256"], "bytes": r["files"][0]["bytes"], **llama_cpp_view(tiny, None)}
         print("the Q4_1 source alone, llama.cpp …", flush=True)
         source_view = {"sha256": sha256(MODEL), **llama_cpp_view(MODEL, None)}
         parity = quant_parity(files)
@@ -181,11 +189,11 @@ def main() -> None:
     doc = {
         "script": "scripts/make_gguf_export_references.py",
         "llama_cpp_python": llama_cpp.__version__, "gguf": gguf.__version__ if hasattr(gguf, "__version__") else "0.19.0",
-        "numpy": np.__version__, "threads": THREADS, "model": "models/SmolLM2-135M-Instruct.Q4_1.gguf",
+        "numpy": np.__version__, "threads": THREADS, "kv_cache": "f32", "flash_attn": False, "model": "models/SmolLM2-135M-Instruct.Q4_1.gguf",
         "adapter": {"from": "Tests/Fixtures/lora_parity", "lora_alpha": ALPHA},
         "n_new": N_NEW, "top": TOP, "fixed_ids": FIXED_IDS,
         "quant_parity_vs_gguf_py": parity,
-        "merged": exports, "lora": lora_view, "source": source_view,
+        "merged": exports, "lora": lora_view, "source": source_view, "tiny_llama3_hf": tiny_view,
     }
     (OUT / "llama_cpp.json").write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n")
     (OUT / "quant_blocks.json").write_text(json.dumps(quant_blocks()) + "\n")

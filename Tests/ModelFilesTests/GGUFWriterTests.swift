@@ -69,14 +69,16 @@ import Kernels
         defer { dir.remove() }
         let path = try dir.write(Array("precious".utf8), "x.gguf")
         let meta: [(key: String, value: GGUFValue)] = [("general.architecture", .string("llama"))]
-        let t = [GGUFTensorSource.floats("a", shape: [2, 32], type: .q8_0) { (0..<64).map { Float($0) } }]
+        // Every block holds 127, so Q8_0's scale is exactly 1 and integers survive exactly.
+        let values = (0..<64).map { Float($0 % 32 == 0 ? 127 : $0) }
+        let t = [GGUFTensorSource.floats("a", shape: [2, 32], type: .q8_0) { values }]
         let e = #expect(throws: ModelFileError.self) { try writeGGUF(path: path, metadata: meta, tensors: t) }
         #expect(e?.description.contains("already exists") == true && e?.description.contains(path) == true)
         #expect(try Fixture.bytes(path) == Array("precious".utf8))
         let w = try writeGGUF(path: path, metadata: meta, tensors: t, force: true)
         let g = try GGUFFile(path: path)
         #expect(w.sha256 == SHA256.hex(try Fixture.bytes(path)))
-        #expect(try g.tensor("a").floats()[63] == 63 && g.tensors["a"]?.shape == [2, 32])
+        #expect(try g.tensor("a").floats() == values && g.tensors["a"]?.shape == [2, 32])
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["x.gguf"])
     }
 
@@ -119,11 +121,12 @@ import Kernels
         let dir = try TempDir()
         defer { dir.remove() }
         let p = dir.file("a.gguf")
-        let t = (0..<3).map { i in GGUFTensorSource.floats("t\(i)", shape: [32 * (i + 1)], type: .q8_0) { (0..<(32 * (i + 1))).map { Float($0 % 7) - 3 } } }
+        func value(_ j: Int) -> Float { j % 32 == 0 ? 127 : Float(j % 7) - 3 }  // Q8_0 scale exactly 1
+        let t = (0..<3).map { i in GGUFTensorSource.floats("t\(i)", shape: [32 * (i + 1)], type: .q8_0) { (0..<(32 * (i + 1))).map(value) } }
         _ = try writeGGUF(path: p, metadata: [("general.architecture", .string("llama"))], tensors: t, alignment: 256)
         let g = try GGUFFile(path: p)
         #expect(g.alignment == 256 && g.metadataKeys == ["general.architecture", "general.alignment"])
         for name in g.tensorNames { #expect(g.fileOffset(of: g.tensors[name]!) % 256 == 0) }
-        #expect(try g.tensor("t2").floats() == (0..<96).map { Float($0 % 7) - 3 })
+        #expect(try g.tensor("t2").floats() == (0..<96).map(value))
     }
 }
