@@ -81,6 +81,9 @@ func exportGGUF(model: LanguageModel, adapter: LoRAAdapter?, to path: String, op
     let w = model.weights, c = model.config
     if let adapter { try adapter.validate(for: c) }
     let modelfilePath = modelfileURL(forGGUF: path).path
+    if !options.force, FileManager.default.fileExists(atPath: path) {
+        throw ExportError("\(path): already exists; pass --force to replace it")  // before any work
+    }
     // Work out the Modelfile first: an unsupported chat template fails before anything is written.
     var modelfileText: String? = nil
     if options.modelfile {
