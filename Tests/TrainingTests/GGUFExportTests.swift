@@ -280,6 +280,24 @@ import ChatTemplate
         #expect(qwen.contains("SYSTEM \"\"\"You are Qwen, created by Alibaba Cloud. You are a helpful assistant.\"\"\""))
     }
 
+    /// The Modelfile's Go template, rendered by Go's text/template as Ollama does (SYSTEM standing in
+    /// for a missing system message; scripts/make_modelfile_references.py), gives exactly what the
+    /// model's own Jinja template gives in TuneLab (less a BOS the tokenizer adds anyway).
+    @Test(arguments: ["smollm2", "tiny-llama3", "tiny-qwen2"])
+    func goRenderingOfTheModelfileMatchesTheJinjaTemplate(_ name: String) throws {
+        let all = try PEFTFixtures.json("gguf_export/modelfile_go.json")
+        let ref = try #require((all["models"] as? [String: Any])?[name] as? [String: Any])
+        let lm = try LanguageModel.load(name == "smollm2" ? Self.smolLM2 : PEFTFixtures.path(name))
+        #expect(try ollamaModelfile(model: lm, ggufFileName: "m.gguf") == ref["modelfile"] as! String,
+                "the Modelfile changed: re-run scripts/make_modelfile_references.py")
+        let conversations = ref["conversations"] as! [[[String: String]]]
+        for (c, go) in zip(conversations, ref["go_rendered"] as! [String]) {
+            var jinja = try lm.renderChat(c.map { ChatMessage(role: $0["role"]!, content: $0["content"]!) })
+            if lm.tokenizer.addsSpecialTokens, let bos = lm.tokenizer.bosToken, jinja.hasPrefix(bos) { jinja.removeFirst(bos.count) }
+            #expect(jinja == go, "\(name): \(c)")
+        }
+    }
+
     @Test func unsupportedTemplateIsAClearErrorAndNothingIsWritten() throws {
         let dir = try PEFTFixtures.tempDir("deepseek")
         let model = dir + "/model"
