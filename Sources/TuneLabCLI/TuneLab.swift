@@ -13,7 +13,7 @@ struct TuneLab: ParsableCommand {
         abstract: "Fine-tune small open LLMs with LoRA on the CPU, as a reproducible experiment notebook.",
         version: version,
         subcommands: [Open.self, RunNotebook.self, Replay.self, Branch.self, Tokenize.self, Generate.self, Score.self, Info.self,
-                      Train.self, Merge.self, Lint.self, Eval.self, Compare.self, MetricsCommand.self, Runs.self, Show.self, Diff.self, PlotRuns.self,
+                      Train.self, Merge.self, ExportGGUF.self, ExportLoRA.self, Lint.self, Eval.self, Compare.self, MetricsCommand.self, Runs.self, Show.self, Diff.self, PlotRuns.self,
                       ExportRecord.self, Bench.self, DebugMetricsWriter.self],
         defaultSubcommand: Open.self)
 }

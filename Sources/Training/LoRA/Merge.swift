@@ -50,20 +50,7 @@ public func mergeAdapter(model: LanguageModel, adapter: LoRAAdapter, outputDirec
     var tensors: [MergeTensor] = []
     func matrix(_ name: String, _ l: Linear, _ delta: LoRAWeights?) {
         tensors.append(MergeTensor(name: name, shape: [l.rows, l.cols]) {
-            var m = [Float](repeating: 0, count: l.rows * l.cols)
-            m.withUnsafeMutableBufferPointer { wp in
-                l.dequantizeRows(0, l.rows, into: wp.baseAddress!)
-                if let d = delta {
-                    d.b.withUnsafeBufferPointer { bp in
-                        d.a.withUnsafeBufferPointer { ap in
-                            BLAS.gemm(m: l.rows, n: l.cols, k: d.rank, alpha: adapter.config.scaling,
-                                      a: bp.baseAddress!, lda: d.rank, b: ap.baseAddress!, ldb: l.cols,
-                                      beta: 1, c: wp.baseAddress!, ldc: l.cols)
-                        }
-                    }
-                }
-            }
-            return m
+            mergedWeight(l, delta, scaling: adapter.config.scaling)
         })
     }
     func vector(_ name: String, _ v: [Float]) { tensors.append(MergeTensor(name: name, shape: [v.count]) { v }) }
@@ -123,6 +110,25 @@ public func mergeAdapter(model: LanguageModel, adapter: LoRAAdapter, outputDirec
         throw LoRAError("\(out): cannot rename \(tmp) into place: \(String(cString: strerror(errno)))")
     }
     done = true
+}
+
+/// The merged fp32 matrix W + scaling·B·A (+ the Linear's own unmerged delta, if any).
+func mergedWeight(_ l: Linear, _ delta: LoRAWeights?, scaling: Float) -> [Float] {
+    var m = [Float](repeating: 0, count: l.rows * l.cols)
+    m.withUnsafeMutableBufferPointer { wp in
+        l.dequantizeRows(0, l.rows, into: wp.baseAddress!)
+        func add(_ b: [Float], _ a: [Float], rank: Int, _ s: Float) {
+            b.withUnsafeBufferPointer { bp in
+                a.withUnsafeBufferPointer { ap in
+                    BLAS.gemm(m: l.rows, n: l.cols, k: rank, alpha: s, a: bp.baseAddress!, lda: rank,
+                              b: ap.baseAddress!, ldb: l.cols, beta: 1, c: wp.baseAddress!, ldc: l.cols)
+                }
+            }
+        }
+        if let d = delta { add(d.b, d.a, rank: d.rank, scaling) }
+        if let d = l.lora { add(d.b, d.a, rank: d.rank, d.scaling) }
+    }
+    return m
 }
 
 struct MergeTensor {
