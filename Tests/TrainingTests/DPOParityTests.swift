@@ -1,5 +1,6 @@
 import Foundation
 import Kernels
+import Dataset
 import ModelFiles
 import Testing
 import Transformer

@@ -1,6 +1,7 @@
 import Foundation
 import Dataset
 import Hub
+import Kernels
 import Notebook
 import Plot
 import Training
@@ -143,7 +144,6 @@ final class DPOCell: SessionCell {
                                      outputDirectory: out, baseModelName: state.baseModelName, initialAdapter: initial)
         }
         let writer = ctx.db.metricWriter(runID: ctx.runID, cellID: ctx.cellID)
-        let progress = ProgressLine()
         let first = trainer.step
         if !state.quiet {
             print("DPO (\(config.loss.type.rawValue), β \(config.loss.beta), reference \(config.reference.rawValue)) of \(trainer.parameterCount) LoRA parameters for \(trainer.totalSteps) steps\(first > 0 ? ", resuming at step \(first)" : ""); output → \(out)")
@@ -152,14 +152,9 @@ final class DPOCell: SessionCell {
         let start = Date()
         Interrupt.clear()
         let outcome = try trainer.run(onStep: { m in
-            if !state.quiet {
-                progress.update(StepMetrics(step: m.step, loss: m.loss, gradNorm: m.gradNorm, lr: m.lr, tokens: m.tokens,
-                                            trainedTokens: m.completionTokens, seconds: m.seconds, evalLoss: m.eval?.loss),
-                                total: trainer.totalSteps, firstStep: first)
-            }
+            if !state.quiet { Self.progress(m, total: trainer.totalSteps) }
             for (name, value) in m.named { try writer.add(step: m.step, name: name, value: value) }
         }, onCheckpoint: { checkpoints.append($0) })
-        if !state.quiet, outcome != .completed { progress.finishLine() }
         try writer.close()
         let seconds = Date().timeIntervalSince(start)
         var details = prepared.details
@@ -207,6 +202,15 @@ final class DPOCell: SessionCell {
                                     "tokens": toks, "tokens_per_s": secs > 0 ? Double(toks) / secs : 0,
                                     "data": prepared.details]
         return CellResult(summary: summary, interrupted: outcome == .interrupted, facts: facts)
+    }
+
+    /// One line per step (the DPO numbers a user watches: loss, margin, accuracy).
+    static func progress(_ m: DPOStepMetrics, total: Int) {
+        var s = String(format: "step %d/%d  loss %.4f  margin %.4f  acc %.2f  grad %.3f  lr %.2e  %.0f tok/s",
+                       m.step, total, m.loss, m.train.rewardsMargins, m.train.rewardsAccuracies, m.gradNorm, m.lr, m.tokensPerSecond)
+        if let e = m.eval { s += String(format: "  eval loss %.4f margin %.4f acc %.2f", e.loss, e.rewardsMargins, e.rewardsAccuracies) }
+        print(s)
+        fflush(stdout)
     }
 
     /// `curves.png` (train and eval loss) and `rewards.png` (chosen, rejected, margins).
