@@ -56,7 +56,9 @@ MAX_PROMPT_LENGTH, MAX_LENGTH = 48, 96
 CASES = [
     {"name": "sigmoid", "loss_type": "sigmoid", "beta": 0.1, "label_smoothing": 0.0},
     {"name": "sigmoid_smoothed", "loss_type": "sigmoid", "beta": 0.3, "label_smoothing": 0.2},
-    {"name": "ipo", "loss_type": "ipo", "beta": 0.1, "label_smoothing": 0.0},
+    # beta 0.5: with TRL's default 0.1 the loss is (delta - 5)^2 ~ 25, whose float32 rounding alone (~7e-6
+    # against the float64 model) uses up the 1e-5 loss tolerance.
+    {"name": "ipo", "loss_type": "ipo", "beta": 0.5, "label_smoothing": 0.0},
     {"name": "hinge", "loss_type": "hinge", "beta": 0.1, "label_smoothing": 0.0},
 ]
 

@@ -77,6 +77,8 @@ import Testing
         let a = try dpo(["--max-steps", "1", "--adapter", dir + "/sft/adapter", "--reference", "adapter", "--out", dir + "/d", "--json"])
         #expect(a.status == 0, "\(a.err)")
         #expect(abs(((try json(a.out)["loss"] as? [Double])?.first ?? 0) - log(2)) < 1e-6, "reference = the starting adapter: first loss log 2")
+        let rep = try tunelab(["replay", "2", "--db", db])
+        #expect(rep.status == 0 && rep.out.contains("bit-identical"), "\(rep.out)\n\(rep.err)")
         let b = try dpo(["--max-steps", "1", "--adapter", dir + "/sft/adapter", "--reference", "base", "--out", dir + "/e", "--json"])
         #expect(b.status == 0, "\(b.err)")
         #expect(abs(((try json(b.out)["loss"] as? [Double])?.first ?? 0) - log(2)) > 1e-6, "against the base, the SFT adapter is not neutral")

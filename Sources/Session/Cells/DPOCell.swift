@@ -16,7 +16,7 @@ final class DPOCell: SessionCell {
     let config: DPOConfig
     let data: PreferenceDataConfig
     let adapter: AdapterChoice
-    /// LoRA keys the cell sets itself (they must agree with a starting adapter's).
+    /// LoRA keys the cell sets to non-default values (they must agree with a starting adapter's).
     let explicitLoRA: [String: String]
     let out: String
     let resume: String
@@ -40,7 +40,9 @@ final class DPOCell: SessionCell {
             throw p.error("reference", "\"adapter\" is the starting adapter, frozen: set adapter = \"auto\" or an adapter folder, or use reference = \"base\"")
         }
         var lora: [String: String] = [:]
-        for k in ["r", "lora_alpha", "targets", "use_rslora"] where p.explicitKeys.contains(k) { lora[k] = p.values[k]!.text }
+        // Set to other than the default (a replay passes every recorded value, defaults included).
+        for k in ["r", "lora_alpha", "targets", "use_rslora"]
+        where p.explicitKeys.contains(k) && p.values[k] != CellSchema.spec(.dpo, k)?.defaultValue { lora[k] = p.values[k]!.text }
         explicitLoRA = lora
 
         let d = p.string("data")
