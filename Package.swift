@@ -72,7 +72,7 @@ let package = Package(
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate"], swiftSettings: cpu),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer"], swiftSettings: cpu),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Tokenization", "ModelFiles"], swiftSettings: cpu),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Transformer", "Tokenization", "ModelFiles", "Kernels"], swiftSettings: cpu),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Transformer", "Tokenization", "ModelFiles", "Kernels", "Dataset"], swiftSettings: cpu),
         .testTarget(name: "PlotTests", dependencies: ["Plot"], swiftSettings: cpu),
         .testTarget(name: "RecordTests", dependencies: ["Record", "Kernels"], swiftSettings: cpu),
         .testTarget(name: "HubTests", dependencies: ["Hub", "Kernels"], swiftSettings: cpu),

@@ -17,6 +17,7 @@ public enum CellSchema {
         case .eval: return eval
         case .score: return score
         case .export: return export
+        case .dpo: return dpo
         }
     }
 
@@ -34,6 +35,7 @@ public enum CellSchema {
         case .eval: return "loss on the validation (or training) examples, base and adapter"
         case .score: return "mean negative log-likelihood per token and perplexity of a text"
         case .export: return "save the adapter (optionally merged into the base weights)"
+        case .dpo: return "DPO on preference pairs (prompt, chosen, rejected) against the reference model, as TRL"
         }
     }
 
@@ -127,6 +129,48 @@ public enum CellSchema {
         .init("out", .string(""), "output folder (empty = runs/run-<id>-export)"),
         .init("merge", .bool(false), "merge the adapter into the base weights (a Hugging Face model folder)"),
         .init("dtype", .string("f32"), "weight type of merged tensors", choices: MergeDType.allCases.map(\.rawValue)),
+    ]
+}
+
+extension CellSchema {
+    /// A key that another kind defines (its type, range, choices and help stay there), here with
+    /// another default or help.
+    static func shared(_ kind: [ParamSpec], _ key: String, _ defaultValue: ParamValue? = nil, help: String? = nil) -> ParamSpec {
+        guard let s = kind.first(where: { $0.key == key }) else { preconditionFailure("CellSchema: no key \(key) to share") }
+        return ParamSpec(key, defaultValue ?? s.defaultValue, help ?? s.help, choices: s.choices, min: s.min, max: s.max,
+                         minExclusive: s.minExclusive)
+    }
+
+    /// `dpo`: the data keys of its own, the loss (TRL's names and defaults), and the optimisation
+    /// keys of `train` (same meaning; `batch_size` counts pairs).
+    static let dpo: [ParamSpec] = [
+        .init("data", .string("notebooks/data/preference-sample.jsonl"), "preference pairs, JSON or JSONL (path, or hf:org/name/file)"),
+        .init("layout", .string("auto"), "record layout: prompt/chosen/rejected, or ShareGPT conversations + chosen/rejected",
+              choices: PreferenceLayout.allCases.map(\.rawValue)),
+        shared(format, "split"),
+        .init("chat_template", .bool(true), "format the prompt with the model's own chat template (false: with template)"),
+        .init("template", .string(""), "with chat_template = false: a prompt template file; its part before the first response placeholder formats {Question} (the prompt) and {System}"),
+        .init("max_length", .int(1024), "longest prompt + completion in tokens (a completion's end is cut; counted per side)", min: 2),
+        .init("max_prompt_length", .int(512), "longest prompt in tokens (its start is cut; max_length/2 when left at 512 and max_length is not larger); 0 = no limit, then a prompt leaving no room within max_length is an error", min: 0),
+        shared(format, "val_fraction", .double(0)),
+        .init("beta", .double(0.1), "β: how far the policy may move from the reference (the KL penalty's inverse weight)", min: 0, minExclusive: true),
+        .init("loss_type", .string("sigmoid"), "per-pair loss, as TRL v0.28", choices: DPOLossType.allCases.map(\.rawValue)),
+        .init("label_smoothing", .double(0), "cDPO ε of the sigmoid loss: the share of pairs assumed flipped (TRL <= 0.28)", min: 0, max: 0.49),
+        .init("reference", .string("base"), "the reference: base (the adapter disabled) or the starting adapter, frozen",
+              choices: ReferenceModel.allCases.map(\.rawValue)),
+        .init("adapter", .string("none"), "none (a fresh adapter) | auto (this session's adapter, from a train cell) | an adapter folder to start from (its r, lora_alpha, targets)"),
+        shared(train, "r"), shared(train, "lora_alpha"), shared(train, "lora_dropout"), shared(train, "use_rslora"),
+        shared(train, "targets"),
+        shared(train, "batch_size", help: "preference pairs per micro-batch (each is two sequences)"),
+        shared(train, "grad_accum"),
+        shared(train, "lr", .double(5e-6)),
+        shared(train, "scheduler"), shared(train, "warmup_steps"), shared(train, "warmup_ratio"), shared(train, "max_steps"),
+        shared(train, "epochs"), shared(train, "weight_decay"), shared(train, "max_grad_norm"),
+        shared(train, "seed", help: "seed of LoRA init, dropout, pair order and the validation split"),
+        shared(train, "eval_every"), shared(train, "save_every"), shared(train, "out"), shared(train, "gradient_checkpointing"),
+        shared(train, "compute_dtype"),
+        shared(train, "resume", help: "DPO checkpoint folder to resume from (same settings)"),
+        shared(train, "plot", help: "write the loss and reward curves PNGs at the end"),
     ]
 }
 

@@ -1,7 +1,7 @@
 import Foundation
 
 public enum CellKind: String, CaseIterable, Codable, Sendable {
-    case load, format, train, infer, eval, score, export
+    case load, format, train, infer, eval, score, export, dpo
 }
 
 /// One `key = value` line of a cell.

@@ -158,7 +158,7 @@ public func replayRun(_ runID: Int64, db: ExperimentDB, quiet: Bool = true, thre
                 values["threads"] = .int(t)
             }
             // Fresh output folders, so the original run's artifacts stay untouched.
-            if kind == .train || kind == .export { values["out"] = .string("runs/replay-\(session.recorder.ensureRunIDText())-of-\(runID)-cell\(c.index)") }
+            if kind == .train || kind == .dpo || kind == .export { values["out"] = .string("runs/replay-\(session.recorder.ensureRunIDText())-of-\(runID)-cell\(c.index)") }
             let cell = Cell(index: c.index, kind: kind, params: [], source: "replay of run \(runID) cell \(c.index)")
             do {
                 _ = try session.execute(cell, params: try cell.resolve(overrides: values), changes: [:])

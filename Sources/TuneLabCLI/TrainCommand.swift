@@ -68,19 +68,36 @@ func cellFlagsHelp(_ kinds: [CellKind], fixed: Set<String> = [], intro: String) 
     intro + "\n\n" + CellFlags(kinds: CommandRun.flagOrder(kinds), fixed: fixed).help
 }
 
+/// What `tunelab train` trains: which cells run after `load`.
+enum TrainMethod: String, ExpressibleByArgument, CaseIterable {
+    case sft, dpo
+    var kinds: [CellKind] {
+        switch self {
+        case .sft: return [.load, .format, .train]
+        case .dpo: return [.load, .dpo]
+        }
+    }
+}
+
 struct Train: ParsableCommand {
-    static let kinds: [CellKind] = [.load, .format, .train]
     static let configuration = CommandConfiguration(
-        abstract: "LoRA/QLoRA fine-tuning (a load, a format and a train cell; recorded as a run).",
-        discussion: cellFlagsHelp(kinds, intro: """
+        abstract: "LoRA/QLoRA fine-tuning: SFT (a load, a format and a train cell) or DPO (a load and a dpo cell); recorded as a run.",
+        discussion: """
             Every flag is a parameter of one of these cells, with the notebook's defaults and checks; \
             `--format-seed` etc. reach a key another cell also has. Writes checkpoints, the PEFT adapter and \
-            metrics.jsonl under --out (default runs/run-<id>-cell3). Replay it with `tunelab replay RUN`.
-            """))
+            metrics.jsonl under --out (default runs/run-<id>-cell<n>). Replay it with `tunelab replay RUN`.
+
+            --method sft (default):
+            \(CellFlags(kinds: CommandRun.flagOrder(TrainMethod.sft.kinds)).help)
+
+            --method dpo (preference pairs; --adapter starts from an SFT adapter):
+            \(CellFlags(kinds: CommandRun.flagOrder(TrainMethod.dpo.kinds)).help)
+            """)
     @OptionGroup var record: RecordFlags
+    @Option(name: .long, help: "sft (supervised, on formatted examples) or dpo (on preference pairs).") var method: TrainMethod = .sft
     @Argument(parsing: .allUnrecognized, help: "Cell parameters as flags (see below).") var flags: [String] = []
 
     func run() throws {
-        _ = try runCells(Self.kinds, flags: flags, record: record, command: "train")
+        _ = try runCells(method.kinds, flags: flags, record: record, command: "train")
     }
 }

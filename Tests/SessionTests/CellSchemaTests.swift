@@ -12,6 +12,9 @@ import Training
 @Suite struct CellSchemaTests {
     /// The smallest parameters that make each kind buildable on its own.
     static let required: [CellKind: [String: ParamValue]] = [.score: ["text": .string("x")]]
+    /// A PEFT adapter folder in the fixtures (for keys that need one).
+    static let adapterFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/lora_parity").path
 
     func build(_ kind: CellKind, _ overrides: [String: ParamValue]) throws {
         let cell = Cell(index: 1, kind: kind, params: [], source: "test")
@@ -31,7 +34,8 @@ import Training
                     var o: [String: ParamValue] = [spec.key: spec.type == .stringArray ? .array([.string(choice)]) : .string(choice)]
                     if kind == .format && spec.key == "format" && choice == "mapping" { o["columns"] = .string("question=q,answer=a") }
                     if kind == .export && spec.key == "dtype" { o["merge"] = .bool(true) }
-                    if kind == .train && spec.key == "compute_dtype" && choice == "bf16" && BF16.unavailableReason != nil { continue }
+                    if spec.key == "compute_dtype" && choice == "bf16" && BF16.unavailableReason != nil { continue }
+                    if kind == .dpo && spec.key == "reference" && choice == "adapter" { o["adapter"] = .string(Self.adapterFolder) }
                     do { try build(kind, o) } catch { Issue.record("\(kind.rawValue).\(spec.key) = \(choice): \(error)") }
                     tried += 1
                 }
@@ -49,6 +53,14 @@ import Training
         #expect(choices(.format, "train_on") == TrainOn.allCases.map(\.rawValue))
         #expect(choices(.export, "dtype") == MergeDType.allCases.map(\.rawValue))
         #expect(choices(.eval, "split") == EvalSplit.allCases.map(\.rawValue))
+        #expect(choices(.dpo, "layout") == PreferenceLayout.allCases.map(\.rawValue))
+        #expect(choices(.dpo, "loss_type") == DPOLossType.allCases.map(\.rawValue))
+        #expect(choices(.dpo, "reference") == ReferenceModel.allCases.map(\.rawValue))
+        // Keys dpo shares with train keep train's type, range and choices.
+        for key in ["r", "lora_alpha", "targets", "batch_size", "lr", "scheduler", "compute_dtype", "seed"] {
+            let a = CellSchema.spec(.train, key)!, b = CellSchema.spec(.dpo, key)!
+            #expect(a.type == b.type && a.min == b.min && a.max == b.max && a.choices == b.choices, "\(key)")
+        }
     }
 
     /// Each numeric bound: the bound itself is accepted (unless exclusive), one step past it is
@@ -107,6 +119,13 @@ import Training
         #expect(refusal(.score, ["file": .string("/nonexistent.txt")]).hasPrefix("score.file:"))
         #expect(refusal(.export, ["adapter": .string("none")]).hasPrefix("export.adapter:"))
         #expect(refusal(.infer, ["adapter": .string("/nonexistent")]).contains("not an adapter folder"))
+        #expect(refusal(.dpo, ["reference": .string("adapter")]).hasPrefix("dpo.reference:"))
+        #expect(refusal(.dpo, ["loss_type": .string("ipo"), "label_smoothing": .double(0.1)]).hasPrefix("dpo.label_smoothing:"))
+        #expect(refusal(.dpo, ["template": .string("t.txt")]).hasPrefix("dpo.template: a prompt template is used only with chat_template = false"))
+        #expect(refusal(.dpo, ["chat_template": .bool(false)]).hasPrefix("dpo.template: empty"))
+        #expect(refusal(.dpo, ["max_length": .int(64), "max_prompt_length": .int(64)]).hasPrefix("dpo.max_prompt_length:"))
+        #expect(refusal(.dpo, ["targets": .array([])]).hasPrefix("dpo.targets: empty"))
+        #expect(refusal(.dpo, ["resume": .string("/nonexistent")]).hasPrefix("dpo.resume:"))
     }
 
     /// A notebook's cell error names the file and the line of the key.

@@ -159,14 +159,18 @@ final class EvalCell: SessionCell {
         return scores
     }
 
-    /// One answer per prompt, streamed when not quiet.
+    /// One answer per prompt, `batch` prompts decoded together (answer i samples with seed + i;
+    /// `generateBatch` gives what one-at-a-time generation gives).
     func generate(_ lm: LanguageModel, prompts: [String]) throws -> [GenerationResult] {
         var out: [GenerationResult] = []
-        for (i, p) in prompts.enumerated() {
+        let ids = prompts.map { lm.tokenizer.encode($0, addSpecialTokens: true) }
+        var i = 0
+        while i < ids.count {
             if Interrupt.requested { throw SessionError("eval interrupted after \(i) of \(prompts.count) answers") }
-            var s = sampling
-            s.seed = sampling.seed &+ UInt64(i)
-            out.append(try lm.generate(promptIds: lm.tokenizer.encode(p, addSpecialTokens: true), maxNewTokens: maxNewTokens, sampling: s))
+            let n = min(max(batch, 1), ids.count - i)
+            out += try lm.generateBatch(prompts: Array(ids[i..<i + n]), maxNewTokens: maxNewTokens, sampling: sampling,
+                                        seeds: (i..<i + n).map { sampling.seed &+ UInt64($0) })
+            i += n
         }
         return out
     }

@@ -46,6 +46,7 @@ func makeCell(_ p: ResolvedParams, state: SessionState) throws -> SessionCell {
     case .eval: return try EvalCell(p, state: state)
     case .score: return try ScoreCell(p, state: state)
     case .export: return try ExportCell(p, state: state)
+    case .dpo: return try DPOCell(p, state: state)
     }
 }
 

@@ -18,6 +18,19 @@ final class TrainCell: SessionCell {
     var seed: UInt64? { config.seed }
 
     init(_ p: ResolvedParams, state: SessionState) throws {
+        config = try Self.trainConfig(p)
+        out = p.string("out")
+        let r = p.string("resume")
+        resume = r.isEmpty ? "" : state.inputPath(r)
+        if !r.isEmpty, !FileManager.default.fileExists(atPath: resume + "/adapter_model.safetensors") {
+            throw p.error("resume", "\(r): not a checkpoint folder (no adapter_model.safetensors there)")
+        }
+        plot = p.bool("plot")
+        ignoreLint = p.bool("ignore_lint")
+    }
+
+    /// The optimisation settings from the keys `train` defines (`dpo` shares them), checked.
+    static func trainConfig(_ p: ResolvedParams) throws -> TrainConfig {
         var c = TrainConfig()
         var targets: [LoRATarget] = []
         for n in p.strings("targets") {
@@ -44,17 +57,9 @@ final class TrainCell: SessionCell {
         do { try c.validate() } catch {
             let text = "\(error)"
             let key = text.split(separator: ":").first.map(String.init) ?? "train"
-            throw p.error(CellSchema.spec(.train, key) != nil ? key : "lr", String(text.drop { $0 != ":" }.dropFirst().drop { $0 == " " }))
+            throw p.error(CellSchema.spec(p.kind, key) != nil ? key : "lr", String(text.drop { $0 != ":" }.dropFirst().drop { $0 == " " }))
         }
-        config = c
-        out = p.string("out")
-        let r = p.string("resume")
-        resume = r.isEmpty ? "" : state.inputPath(r)
-        if !r.isEmpty, !FileManager.default.fileExists(atPath: resume + "/adapter_model.safetensors") {
-            throw p.error("resume", "\(r): not a checkpoint folder (no adapter_model.safetensors there)")
-        }
-        plot = p.bool("plot")
-        ignoreLint = p.bool("ignore_lint")
+        return c
     }
 
     func inputs(_ state: SessionState, _ recorder: RunRecorder) throws -> [CellInput] {
@@ -89,7 +94,7 @@ final class TrainCell: SessionCell {
             try ctx.recorder.artifact(ctx.cellID, png, kind: "plot")
         }
         if case .diverged(let why) = report.outcome {
-            try ctx.db.setCellDetails(ctx.cellID, ["diverged": why])
+            try ctx.db.setCellDetails(ctx.cellID, ["diverged": why.json])
             throw TrainingDiverged(description: "training diverged: \(why)")
         }
         let facts: [String: Any] = ["outcome": "\(report.outcome)", "steps": report.steps, "adapter": report.adapterPath ?? "",

@@ -63,6 +63,9 @@ final class LoRAModel {
     let loraConfig: LoRAConfig?
     /// Store only each layer's input and recompute the layer in the backward.
     var gradientCheckpointing: Bool
+    /// false: every projection is the frozen base's (the reference model of DPO/GRPO: the same
+    /// weights with the adapter disabled, as PEFT's `disable_adapter()`). Forward only.
+    var adapterEnabled = true
     /// Trainable tensors, in `keys` order: params[2i] = A, params[2i + 1] = B.
     var params: [[Float]]
     var grads: [[Float]]
@@ -173,24 +176,47 @@ final class LoRAModel {
     /// only the loss is computed (evaluation: no dropout, nothing kept).
     func run(_ batch: [TrainSequence], gradScale: Float = 1, backward: Bool = true,
              dropoutRNG rng: inout SeededRNG) throws -> (loss: Double, count: Int) {
-        guard let pass = try forward(batch, training: backward, rng: &rng) else { return (0, 0) }
+        try run(batch, backward: backward, dropoutRNG: &rng) { p in
+            try Ops.crossEntropy(h: p.h, tokens: p.m, dim: p.dim, head: p.head, targets: p.targets, chunk: p.chunk,
+                                 gradScale: gradScale, dh: p.dh, workspace: p.workspace)
+        } ?? (0, 0)
+    }
+
+    /// The LM head's input rows of a micro-batch, handed to an objective: it reads `h` through
+    /// `head` and, when training, accumulates ∂L/∂h into `dh` (zeroed for it); the model's
+    /// backward then starts from `dh`.
+    struct HeadPass {
+        let h: UnsafePointer<Float>
+        let m: Int, dim: Int
+        let head: FrozenLinear
+        /// The batch's shifted targets, end to end (−100 where untrained).
+        let targets: [Int]
+        let chunk: Int
+        let workspace: CrossEntropyWorkspace
+        /// nil when not training.
+        let dh: UnsafeMutablePointer<Float>?
+    }
+
+    /// Forward of one micro-batch to the LM head's input, `objective` on it, and (with
+    /// `backward`) the backward from the gradient the objective left in `dh`, accumulating into
+    /// `grads`. nil for an empty batch. Cross-entropy (SFT), DPO and GRPO differ only in the
+    /// objective.
+    func run<R>(_ batch: [TrainSequence], backward: Bool, dropoutRNG rng: inout SeededRNG,
+                objective: (HeadPass) throws -> R) throws -> R? {
+        precondition(!backward || adapterEnabled, "LoRAModel: no backward with the adapter disabled")
+        guard let pass = try forward(batch, training: backward, rng: &rng) else { return nil }
         let c = config, d = c.hiddenSize, m = pass.m, training = backward
         let (attn, rope, fin, inv, hf) = (pass.attention, pass.rope, pass.normIn, pass.invRMS, pass.normOut)
         let targets = batch.flatMap(\.targets)
         var head = frozen(lmHead)
         head.phase = .head
         head.bf16Weights = lmHeadBF16.map { UnsafePointer($0.pointer) }
-        guard training else {
-            return try StepProfile.measure(.head) {
-                try Ops.crossEntropy(h: hf, tokens: m, dim: d, head: head, targets: targets, chunk: lossChunk, dh: nil,
-                                     workspace: lossWorkspace)
-            }
-        }
-        let dhf = dh.zeroed(m * d)
+        let dhf = training ? dh.zeroed(m * d) : nil
         let result = try StepProfile.measure(.head) {
-            try Ops.crossEntropy(h: hf, tokens: m, dim: d, head: head, targets: targets, chunk: lossChunk,
-                                 gradScale: gradScale, dh: dhf, workspace: lossWorkspace)
+            try objective(HeadPass(h: hf, m: m, dim: d, head: head, targets: targets, chunk: lossChunk,
+                                   workspace: lossWorkspace, dh: dhf))
         }
+        guard let dhf else { return result }
         let dx = self.dx.zeroed(m * d)
         weights.finalNorm.withUnsafeBufferPointer { w in
             RMSNorm.backward(dhf, fin, w.baseAddress!, invRMS: inv, dx: dx, tokens: m, dim: d)
@@ -401,7 +427,7 @@ final class LoRAModel {
                          _ y: UnsafeMutablePointer<Float>, _ a: LayerActivations, _ training: Bool,
                          _ rng: inout SeededRNG) {
         let frozen = self.frozen(weights.layers[li][t])
-        guard let i = slot[li][t.index] else { frozen.forward(x, m: m, y); return }
+        guard adapterEnabled, let i = slot[li][t.index] else { frozen.forward(x, m: m, y); return }
         var s = shapes[i]
         if !training { s = LoRAShape(inFeatures: s.inFeatures, outFeatures: s.outFeatures, rank: s.rank, scaling: s.scaling, dropout: 0) }
         params[2 * i].withUnsafeBufferPointer { pa in params[2 * i + 1].withUnsafeBufferPointer { pb in
@@ -433,7 +459,7 @@ final class LoRAModel {
     /// its own dropout mask, as in PEFT, so with dropout they run one by one).
     private func grouped(_ ts: [LoRATarget], _ li: Int, training: Bool) -> [Int]? {
         let ids = ts.compactMap { slot[li][$0.index] }
-        guard ids.count == ts.count, ids.count > 1, !training || loraConfig?.dropout == 0 else { return nil }
+        guard adapterEnabled, ids.count == ts.count, ids.count > 1, !training || loraConfig?.dropout == 0 else { return nil }
         return ids
     }
 

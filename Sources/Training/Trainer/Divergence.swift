@@ -39,6 +39,12 @@ public struct Divergence: Codable, Sendable, Equatable, CustomStringConvertible 
         return s + " (try a lower lr)"
     }
 
+    /// As recorded in the cell's details (`diverged`): sorted-key JSON.
+    public var json: String {
+        let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
+        return (try? enc.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? description
+    }
+
     // Non-finite numbers as the strings "nan", "inf", "-inf": JSON has no literal for them.
     private enum CodingKeys: String, CodingKey {
         case step, rows, tensor, value, loss, gradNorm = "grad_norm", checkpoint, rejectedCheckpoints = "rejected_checkpoints"
