@@ -1,5 +1,6 @@
 import CSQLite3
 import Foundation
+import Kernels
 
 /// The experiment record: one SQLite file holding notebooks, runs, cell executions, per-step
 /// metrics, generations and artifacts. Safe to share between threads (one lock around the
@@ -27,11 +28,33 @@ public final class ExperimentDB: @unchecked Sendable {
         }
         let db = try Connection(path: path)
         sqlite3_busy_timeout(db.handle, Schema.busyTimeoutMilliseconds)
-        try db.exec(Schema.connectionPragmas)
+        do { try db.exec(Schema.connectionPragmas) } catch where sqlite3_db_readonly(db.handle, "main") == 1 {
+            throw RecordError("\(path): the experiment record is read-only (no write permission on the file, its folder or the file system), and SQLite cannot open it without creating its -wal and -shm files beside it (\(error))")
+        }
         try db.exec("PRAGMA foreign_keys=OFF")
         try Schema.migrate(db, migrations: migrations)
         try db.exec("PRAGMA foreign_keys=ON")
         connection = db
+    }
+
+    /// Throws, naming the file, unless this process can record into the database: a file (or
+    /// folder, or file system) that is read-only is found here, before a run starts, not at the
+    /// first write after the model has loaded. SQLite opens such a file read-only without
+    /// saying so; taking the write lock and writing a page (rolled back) is what proves it.
+    public func requireWritable() throws {
+        guard path != ":memory:" else { return }
+        try withDB { db in
+            if sqlite3_db_readonly(db.handle, "main") == 1 {
+                throw RecordError("\(path): the experiment record is read-only (no write permission on the file, its folder or the file system); nothing was run: pick a writable --db, or --no-record")
+            }
+            do {
+                try db.exec("BEGIN IMMEDIATE; UPDATE schema_version SET version = version;")
+                try db.exec("ROLLBACK")
+            } catch {
+                try? db.exec("ROLLBACK")
+                throw RecordError("\(path): cannot write the experiment record (\(error)); nothing was run: pick a writable --db, or --no-record")
+            }
+        }
     }
 
     /// Closes the connection; later calls throw. Also happens on deinit.
@@ -216,6 +239,7 @@ public final class ExperimentDB: @unchecked Sendable {
                     try s.run()
                     sqlite3_reset(s.handle)
                 }
+                PausePoint.reached("metrics-commit")
             }
         }
     }

@@ -37,14 +37,23 @@ final class Connection {
     }
 
     func error(_ what: String) -> RecordError {
-        RecordError("\(what) failed on \(path): \(String(cString: sqlite3_errmsg(handle)))")
+        RecordError("\(what) failed on \(path): \(message(String(cString: sqlite3_errmsg(handle))))")
+    }
+
+    /// SQLite's message, with the system's reason when a file operation failed ("disk I/O
+    /// error" says nothing of a full disk or a file size limit; errno does).
+    func message(_ sqliteMessage: String) -> String {
+        let code = sqlite3_extended_errcode(handle) & 0xff
+        let sys = sqlite3_system_errno(handle)
+        guard sys != 0, [SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_READONLY].contains(code) else { return sqliteMessage }
+        return "\(sqliteMessage) (\(String(cString: strerror(sys))))"
     }
 
     /// Runs one or more SQL statements without parameters.
     func exec(_ sql: String) throws {
         var err: UnsafeMutablePointer<CChar>?
         if sqlite3_exec(handle, sql, nil, nil, &err) != SQLITE_OK {
-            let msg = err.map { String(cString: $0) } ?? "unknown error"
+            let msg = message(err.map { String(cString: $0) } ?? "unknown error")
             sqlite3_free(err)
             let head = sql.split(separator: "\n").first.map(String.init) ?? sql
             throw RecordError("SQL `\(head.prefix(80))` failed on \(path): \(msg)")

@@ -65,10 +65,15 @@ public struct TrainingReport: Sendable {
     }
 }
 
-/// Trains (or resumes) and prints progress; `onStep` sees each step (the record's metric writer).
+/// Trains (or resumes) and prints progress. `onStep` sees each step before its progress line is
+/// printed (the record commits the step's metrics there, so a printed step is a recorded one);
+/// `onCheckpoint` each checkpoint as soon as it is complete. A failure while training (a full
+/// disk, an unwritable record) is rethrown saying at which step training stopped and which
+/// checkpoint to resume from.
 public func runTraining(weights: ModelWeights, data: PreparedData, config: TrainConfig, outputDirectory: String,
                         baseModelName: String, resume: String? = nil, branching: Bool = false, quiet: Bool = false,
-                        onStep: (StepMetrics) throws -> Void = { _ in }) throws -> (Trainer, TrainingReport) {
+                        onStep: (StepMetrics) throws -> Void = { _ in },
+                        onCheckpoint: (String) throws -> Void = { _ in }) throws -> (Trainer, TrainingReport) {
     let trainer: Trainer
     if let resume, !resume.isEmpty {
         trainer = try Trainer.resume(from: resume, weights: weights, train: data.train, validation: data.validation,
@@ -86,14 +91,32 @@ public func runTraining(weights: ModelWeights, data: PreparedData, config: Train
     var checkpoints: [String] = []
     let start = Date()
     Interrupt.clear()
-    let outcome = try trainer.run(onStep: { m in
-        if !quiet { progress.update(m, total: trainer.totalSteps, firstStep: first) }
-        try onStep(m)
-    }, onCheckpoint: { checkpoints.append($0) })
+    let outcome: TrainOutcome
+    do {
+        outcome = try trainer.run(onStep: { m in
+            try onStep(m)
+            if !quiet { progress.update(m, total: trainer.totalSteps, firstStep: first) }
+        }, onCheckpoint: { checkpoints.append($0); try onCheckpoint($0) })
+    } catch {
+        if !quiet { progress.finishLine() }
+        throw TrainError(stoppedMessage(error, step: trainer.step, total: trainer.totalSteps, lastCheckpoint: checkpoints.last ?? resume))
+    }
     if !quiet, outcome != .completed { progress.finishLine() }
     let report = TrainingReport(outcome: outcome, steps: trainer.step, history: Array(trainer.history.dropFirst(first)),
                                 adapterPath: outcome == .completed ? outputDirectory + "/adapter" : checkpoints.last,
                                 checkpoints: checkpoints, seconds: Date().timeIntervalSince(start),
                                 parameterCount: trainer.parameterCount)
     return (trainer, report)
+}
+
+/// A training failure (a full disk, an unwritable record) with where training stopped and what
+/// is kept: the last complete checkpoint (`resume` takes it) and the steps recorded so far.
+public func stoppedMessage(_ error: Error, step: Int, total: Int, lastCheckpoint: String?) -> String {
+    var s = "\(error)\ntraining stopped at step \(step) of \(total); "
+    if let c = lastCheckpoint, !c.isEmpty {
+        s += "the last complete checkpoint is \(c) (continue with --resume \(c), or train.resume in a notebook)"
+    } else {
+        s += "no checkpoint was completed"
+    }
+    return s + "; the steps printed above are in the record"
 }

@@ -6,12 +6,14 @@ import Record
 import REPL
 import Session
 
-/// Opens the experiment record, marking runs left `running` by a dead process as interrupted.
+/// Opens the experiment record a run will be recorded in (refusing one this process cannot
+/// write), marking runs left `running` by a dead process as interrupted.
 func openRecord(_ path: String) throws -> ExperimentDB {
     let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
     try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     do {
         let db = try ExperimentDB(path: path)
+        try db.requireWritable()
         _ = try? db.markInterruptedRuns()
         return db
     } catch { throw UserError("\(error)") }

@@ -16,6 +16,13 @@ struct TuneLab: ParsableCommand {
                       Train.self, Merge.self, ExportGGUF.self, ExportLoRA.self, Lint.self, Eval.self, Compare.self, MetricsCommand.self, Runs.self, Show.self, Diff.self, PlotRuns.self,
                       ExportRecord.self, Bench.self, DebugMetricsWriter.self],
         defaultSubcommand: Open.self)
+
+    static func main() {
+        // Past a file size limit (`ulimit -f`) a write then fails with EFBIG and is reported as an
+        // error naming the file, instead of SIGXFSZ killing the process mid-write.
+        signal(SIGXFSZ, SIG_IGN)
+        main(nil)
+    }
 }
 
 /// Options of the commands that load a model outside any cell (`info`, `bench`): the load

@@ -77,8 +77,10 @@ final class DPOCell: SessionCell {
                                     maxLength: maxLength, maxPromptLength: maxPrompt > 0 ? maxPrompt : nil,
                                     valFraction: p.double("val_fraction"), seed: UInt64(p.int("seed")))
         out = p.string("out")
+        if !out.isEmpty, let why = outputFolderProblem(out) { throw p.error("out", why) }
         let r = p.string("resume")
         resume = r.isEmpty ? "" : state.inputPath(r)
+        if !r.isEmpty, let why = incompleteCheckpointReason(resume) { throw p.error("resume", why) }
         if !r.isEmpty, !FileManager.default.fileExists(atPath: resume + "/dpo_state.json") {
             throw p.error("resume", "\(r): not a DPO checkpoint folder (no dpo_state.json there)")
         }
@@ -153,10 +155,21 @@ final class DPOCell: SessionCell {
         var checkpoints: [String] = []
         let start = Date()
         Interrupt.clear()
-        let outcome = try trainer.run(onStep: { m in
-            if !state.quiet { Self.progress(m, total: trainer.totalSteps) }
-            for (name, value) in m.named { try writer.add(step: m.step, name: name, value: value) }
-        }, onCheckpoint: { checkpoints.append($0) })
+        let outcome: TrainOutcome
+        do {
+            outcome = try trainer.run(onStep: { m in
+                for (name, value) in m.named { try writer.add(step: m.step, name: name, value: value) }
+                // Committed before the step's progress line: a step the user saw is in the record.
+                try writer.flush()
+                if !state.quiet { Self.progress(m, total: trainer.totalSteps) }
+            }, onCheckpoint: {
+                checkpoints.append($0)
+                try ctx.recorder.artifact(ctx.cellID, $0, kind: "checkpoint")
+            })
+        } catch {
+            throw TrainError(stoppedMessage(error, step: trainer.step, total: trainer.totalSteps,
+                                            lastCheckpoint: checkpoints.last ?? (resume.isEmpty ? nil : resume)))
+        }
         try writer.close()
         let seconds = Date().timeIntervalSince(start)
         var details = prepared.details
@@ -164,7 +177,6 @@ final class DPOCell: SessionCell {
         state.adapter = trainer.adapter
         state.adapterPath = adapterPath
         if let a = adapterPath { try ctx.recorder.artifact(ctx.cellID, a + "/adapter_model.safetensors", kind: "adapter") }
-        for c in checkpoints { try ctx.recorder.artifact(ctx.cellID, c, kind: "checkpoint") }
         try ctx.recorder.artifact(ctx.cellID, out + "/metrics.jsonl", kind: "metrics")
         let history = Array(trainer.history.dropFirst(first))
         if plot, !trainer.history.isEmpty {

@@ -20,10 +20,12 @@ final class TrainCell: SessionCell {
     init(_ p: ResolvedParams, state: SessionState) throws {
         config = try Self.trainConfig(p)
         out = p.string("out")
+        if !out.isEmpty, let why = outputFolderProblem(out) { throw p.error("out", why) }
         let r = p.string("resume")
         resume = r.isEmpty ? "" : state.inputPath(r)
-        if !r.isEmpty, !FileManager.default.fileExists(atPath: resume + "/adapter_model.safetensors") {
-            throw p.error("resume", "\(r): not a checkpoint folder (no adapter_model.safetensors there)")
+        if !r.isEmpty, let why = incompleteCheckpointReason(resume) { throw p.error("resume", why) }
+        if !r.isEmpty, !FileManager.default.fileExists(atPath: resume + "/trainer_state.json") {
+            throw p.error("resume", "\(r): not a checkpoint folder (no trainer_state.json there)")
         }
         plot = p.bool("plot")
         ignoreLint = p.bool("ignore_lint")
@@ -77,16 +79,17 @@ final class TrainCell: SessionCell {
         let writer = ctx.db.metricWriter(runID: ctx.runID, cellID: ctx.cellID)
         let (trainer, report) = try runTraining(weights: lm.weights, data: data, config: config, outputDirectory: out,
                                                 baseModelName: state.baseModelName, resume: resume, branching: state.branching,
-                                                quiet: state.quiet) { m in
+                                                quiet: state.quiet, onStep: { m in
             try writer.add(step: m.step, ["loss": m.loss, "grad_norm": m.gradNorm, "lr": m.lr,
                                           "tokens_per_s": m.tokensPerSecond, "trained_tokens": Double(m.trainedTokens)])
             if let e = m.evalLoss { try writer.add(step: m.step, name: "eval_loss", value: e) }
-        }
+            // Committed before the step's progress line: a step the user saw is in the record.
+            try writer.flush()
+        }, onCheckpoint: { try ctx.recorder.artifact(ctx.cellID, $0, kind: "checkpoint") })
         try writer.close()
         state.adapter = trainer.adapter
         state.adapterPath = report.adapterPath
         if let a = report.adapterPath { try ctx.recorder.artifact(ctx.cellID, a + "/adapter_model.safetensors", kind: "adapter") }
-        for c in report.checkpoints { try ctx.recorder.artifact(ctx.cellID, c, kind: "checkpoint") }
         try ctx.recorder.artifact(ctx.cellID, out + "/metrics.jsonl", kind: "metrics")
         if plot, !trainer.history.isEmpty {
             let png = out + "/curves.png"

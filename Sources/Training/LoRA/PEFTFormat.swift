@@ -253,22 +253,6 @@ func pythonFloat(_ x: Double) -> String {
     return s
 }
 
-/// Writes `bytes` to a temporary file next to `path`, syncs it and renames it into place.
-func writeFileAtomically(path: String, bytes: [UInt8]) throws {
-    let url = URL(fileURLWithPath: path)
-    let temp = url.deletingLastPathComponent()
-        .appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))").path
-    guard FileManager.default.createFile(atPath: temp, contents: Data(bytes)) else {
-        throw LoRAError("\(path): cannot create \(temp)")
-    }
-    let fd = open(temp, O_RDONLY)
-    if fd >= 0 { _ = fsync(fd); close(fd) }
-    guard rename(temp, path) == 0 else {
-        unlink(temp)
-        throw LoRAError("\(path): cannot rename \(temp) into place: \(String(cString: strerror(errno)))")
-    }
-}
-
 /// Just enough JSON to tell booleans from numbers (JSONSerialization conflates them on Linux).
 enum PEFTJSON: Decodable, Equatable, CustomStringConvertible {
     case null, bool(Bool), number(Double), string(String), array([PEFTJSON]), object([String: PEFTJSON])

@@ -51,10 +51,11 @@ extension DPOTrainer {
         try writeFolderAtomically(path) { dir in
             try adapter.save(directory: dir, baseModel: baseModelName)
             if let reference { try reference.save(directory: dir + "/" + DPOCheckpointFiles.reference, baseModel: baseModelName) }
-            try writeFileAtomically(path: dir + "/" + CheckpointFiles.optimizer, bytes: Array(optimizerBytes))
+            try writeFileAtomically(path: dir + "/" + CheckpointFiles.optimizer, bytes: Array(optimizerBytes),
+                                    what: "the optimiser moments", pauseHalfway: "checkpoint-write")
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try writeFileAtomically(path: dir + "/" + DPOCheckpointFiles.state, bytes: Array(try enc.encode(state)))
+            try writeFileAtomically(path: dir + "/" + DPOCheckpointFiles.state, bytes: Array(try enc.encode(state)), what: "the trainer state")
         }
         return path
     }
@@ -78,13 +79,7 @@ extension DPOTrainer {
     /// One JSON line per step in `<out>/metrics.jsonl`, the recorded names as keys.
     func appendMetrics(_ m: DPOStepMetrics) throws {
         guard let out = outputDirectory else { return }
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let path = out + "/metrics.jsonl"
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
-        guard let fh = FileHandle(forWritingAtPath: path) else { throw TrainError("\(path): cannot open for appending") }
-        defer { try? fh.close() }
-        fh.seekToEndOfFile()
-        fh.write(Self.metricsLine(m).data(using: .utf8)!)
+        try appendToFile(path: out + "/metrics.jsonl", Self.metricsLine(m), what: "the metrics of step \(m.step)")
     }
 
     static func metricsLine(_ m: DPOStepMetrics) -> String {
@@ -100,6 +95,7 @@ extension DPOTrainer {
     public static func resume(from checkpoint: String, weights: ModelWeights, train: [PreferenceSequences],
                               validation: [PreferenceSequences] = [], config: DPOConfig, outputDirectory: String?,
                               baseModelName: String) throws -> DPOTrainer {
+        if let why = incompleteCheckpointReason(checkpoint) { throw TrainError(why) }
         let statePath = checkpoint + "/" + DPOCheckpointFiles.state
         guard let data = FileManager.default.contents(atPath: statePath) else {
             throw TrainError("\(checkpoint): not a DPO checkpoint (no \(DPOCheckpointFiles.state))")
@@ -145,8 +141,9 @@ extension DPOTrainer {
         t.history = state.history
         t.trainReference = state.trainReference; t.validationReference = state.validationReference
         if let out = outputDirectory {
-            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-            try writeFileAtomically(path: out + "/metrics.jsonl", bytes: Array(state.history.map(metricsLine).joined().utf8))
+            try prepareOutputFolder(out)
+            try writeFileAtomically(path: out + "/metrics.jsonl", bytes: Array(state.history.map(metricsLine).joined().utf8),
+                                    what: "the metrics up to step \(state.step)")
         }
         return t
     }

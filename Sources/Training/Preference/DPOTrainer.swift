@@ -223,6 +223,8 @@ public final class DPOTrainer {
     public func run(shouldStop: () -> Bool = { Interrupt.requested },
                     onStep: (DPOStepMetrics) throws -> Void = { _ in },
                     onCheckpoint: (String) throws -> Void = { _ in }) throws -> TrainOutcome {
+        // A read-only or unwritable output folder is refused before the first step.
+        if let out = outputDirectory { try prepareOutputFolder(out) }
         while step < totalSteps {
             if shouldStop() {
                 if let p = try saveCheckpoint() { try onCheckpoint(p) }
@@ -259,6 +261,7 @@ public final class DPOTrainer {
         for _ in 0..<c.gradAccum { micro.append((0..<c.batchSize).map { _ in nextPair() }) }
         let (sums, tokens, completion) = try gradients(of: micro)
         let means = sums.mean()
+        PausePoint.reached("step")
         let norm: Float
         if c.maxGradNorm > 0 {
             norm = try GradClip.clip(&model.grads, maxNorm: c.maxGradNorm)

@@ -43,25 +43,6 @@ func fingerprint(_ seqs: [TrainSequence]) -> String {
     return String(h, radix: 16)
 }
 
-/// Replaces folder `path` by a complete new one: everything is written into a temp sibling
-/// first, so a crash leaves either the old folder or the new one, never half of one.
-func writeFolderAtomically(_ path: String, _ fill: (String) throws -> Void) throws {
-    let fm = FileManager.default
-    let url = URL(fileURLWithPath: path)
-    let parent = url.deletingLastPathComponent().path
-    try fm.createDirectory(atPath: parent, withIntermediateDirectories: true)
-    let temp = parent + "/.\(url.lastPathComponent).tmp-\(getpid())"
-    try? fm.removeItem(atPath: temp)
-    try fm.createDirectory(atPath: temp, withIntermediateDirectories: true)
-    do { try fill(temp) } catch { try? fm.removeItem(atPath: temp); throw error }
-    let old = parent + "/.\(url.lastPathComponent).old-\(getpid())"
-    if fm.fileExists(atPath: path) { try fm.moveItem(atPath: path, toPath: old) }
-    guard rename(temp, path) == 0 else {
-        throw TrainError("\(path): cannot move the new folder into place: \(String(cString: strerror(errno)))")
-    }
-    try? fm.removeItem(atPath: old)
-}
-
 extension Trainer {
     /// `<out>/checkpoint-<step>` (nil when the trainer writes nothing).
     @discardableResult
@@ -75,10 +56,12 @@ extension Trainer {
         let optimizerBytes = optimizer.state.serialized()
         try writeFolderAtomically(path) { dir in
             try adapter.save(directory: dir, baseModel: baseModelName)
-            try writeFileAtomically(path: dir + "/" + CheckpointFiles.optimizer, bytes: Array(optimizerBytes))
+            try writeFileAtomically(path: dir + "/" + CheckpointFiles.optimizer, bytes: Array(optimizerBytes),
+                                    what: "the optimiser moments", pauseHalfway: "checkpoint-write")
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try writeFileAtomically(path: dir + "/" + CheckpointFiles.state, bytes: Array(try enc.encode(state)))
+            // Last: a checkpoint folder without its state is never complete, even inside the temp folder.
+            try writeFileAtomically(path: dir + "/" + CheckpointFiles.state, bytes: Array(try enc.encode(state)), what: "the trainer state")
         }
         checkpoints.removeAll { $0 == path }
         checkpoints.append(path)
@@ -92,16 +75,10 @@ extension Trainer {
         try writeFolderAtomically(out + "/adapter") { dir in try adapter.save(directory: dir, baseModel: baseModelName) }
     }
 
-    /// One JSON line per step in `<out>/metrics.jsonl` (flushed per step).
+    /// One JSON line per step in `<out>/metrics.jsonl` (one write per step; whole lines only).
     func appendMetrics(_ m: StepMetrics) throws {
         guard let out = outputDirectory else { return }
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let path = out + "/metrics.jsonl"
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
-        guard let fh = FileHandle(forWritingAtPath: path) else { throw TrainError("\(path): cannot open for appending") }
-        defer { try? fh.close() }
-        fh.seekToEndOfFile()
-        fh.write(Self.metricsLine(m).data(using: .utf8)!)
+        try appendToFile(path: out + "/metrics.jsonl", Self.metricsLine(m), what: "the metrics of step \(m.step)")
     }
 
     static func metricsLine(_ m: StepMetrics) -> String {
@@ -119,6 +96,7 @@ extension Trainer {
     public static func resume(from checkpoint: String, weights: ModelWeights, train: [TrainSequence],
                               validation: [TrainSequence] = [], config: TrainConfig, outputDirectory: String?,
                               baseModelName: String, changingSettings: Bool = false) throws -> Trainer {
+        if let why = incompleteCheckpointReason(checkpoint) { throw TrainError(why) }
         let statePath = checkpoint + "/" + CheckpointFiles.state
         guard let data = FileManager.default.contents(atPath: statePath) else {
             throw TrainError("\(checkpoint): not a checkpoint (no \(CheckpointFiles.state))")
@@ -172,9 +150,9 @@ extension Trainer {
         t.checkpoints = [checkpoint]
         if let out = outputDirectory {
             // metrics.jsonl continues from the checkpoint's step.
-            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            try prepareOutputFolder(out)
             let lines = state.history.map(metricsLine).joined()
-            try writeFileAtomically(path: out + "/metrics.jsonl", bytes: Array(lines.utf8))
+            try writeFileAtomically(path: out + "/metrics.jsonl", bytes: Array(lines.utf8), what: "the metrics up to step \(state.step)")
         }
         return t
     }

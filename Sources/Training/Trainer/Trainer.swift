@@ -108,6 +108,8 @@ public final class Trainer {
     public func run(shouldStop: () -> Bool = { Interrupt.requested },
                     onStep: (StepMetrics) throws -> Void = { _ in },
                     onCheckpoint: (String) throws -> Void = { _ in }) throws -> TrainOutcome {
+        // A read-only or unwritable output folder is refused before the first step.
+        if let out = outputDirectory { try prepareOutputFolder(out) }
         while step < totalSteps {
             if shouldStop() {
                 if let p = try saveCheckpoint() { try onCheckpoint(p) }
@@ -162,6 +164,7 @@ public final class Trainer {
         let stepNumber = step + 1
         afterBackward?(stepNumber, &loss, &model.grads)
         // The norm before clipping: a non-finite gradient is found (and named) unscaled.
+        PausePoint.reached("step")
         let norm = GradClip.totalNorm(model.grads)
         guard loss.isFinite, norm.isFinite else {
             throw Diverged(divergence: nonFinite(step: stepNumber, rows: rows, loss: loss, gradNorm: norm))
