@@ -28,8 +28,10 @@ public final class ExperimentDB: @unchecked Sendable {
         }
         let db = try Connection(path: path)
         sqlite3_busy_timeout(db.handle, Schema.busyTimeoutMilliseconds)
-        do { try db.exec(Schema.connectionPragmas) } catch where sqlite3_db_readonly(db.handle, "main") == 1 {
-            throw RecordError("\(path): the experiment record is read-only (no write permission on the file, its folder or the file system), and SQLite cannot open it without creating its -wal and -shm files beside it (\(error))")
+        do { try db.exec(Schema.connectionPragmas) } catch {
+            let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            guard sqlite3_db_readonly(db.handle, "main") == 1 || access(folder, W_OK) != 0 else { throw error }
+            throw RecordError("\(path): the experiment record is read-only here (no write permission on the file, its folder or the file system), and SQLite cannot open it without creating its -wal and -shm files beside it (\(error))")
         }
         try db.exec("PRAGMA foreign_keys=OFF")
         try Schema.migrate(db, migrations: migrations)

@@ -42,11 +42,22 @@ final class Connection {
 
     /// SQLite's message, with the system's reason when a file operation failed ("disk I/O
     /// error" says nothing of a full disk or a file size limit; errno does).
+    /// SQLite does not always keep errno (a short write is "full" with none), so when it has
+    /// none a file size limit on this process, or a full file system, is named instead.
     func message(_ sqliteMessage: String) -> String {
         let code = sqlite3_extended_errcode(handle) & 0xff
+        guard [SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_READONLY].contains(code) else { return sqliteMessage }
         let sys = sqlite3_system_errno(handle)
-        guard sys != 0, [SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_READONLY].contains(code) else { return sqliteMessage }
-        return "\(sqliteMessage) (\(String(cString: strerror(sys))))"
+        if sys != 0 { return "\(sqliteMessage) (\(String(cString: strerror(sys))))" }
+        var limit = rlimit()
+        if getrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max {
+            return "\(sqliteMessage) (this process may not write files past \(limit.rlim_cur) bytes: ulimit -f)"
+        }
+        var fs = statvfs()
+        if statvfs(URL(fileURLWithPath: path).deletingLastPathComponent().path, &fs) == 0, fs.f_bavail == 0 {
+            return "\(sqliteMessage) (no space left on the device)"
+        }
+        return sqliteMessage
     }
 
     /// Runs one or more SQL statements without parameters.

@@ -140,11 +140,6 @@ extension DPOTrainer {
         t.dataRNG = state.dataRNG; t.dropoutRNG = state.dropoutRNG
         t.history = state.history
         t.trainReference = state.trainReference; t.validationReference = state.validationReference
-        if let out = outputDirectory {
-            try prepareOutputFolder(out)
-            try writeFileAtomically(path: out + "/metrics.jsonl", bytes: Array(state.history.map(metricsLine).joined().utf8),
-                                    what: "the metrics up to step \(state.step)")
-        }
         return t
     }
 }

@@ -148,12 +148,6 @@ extension Trainer {
         t.dropoutRNG = state.dropoutRNG
         t.history = state.history
         t.checkpoints = [checkpoint]
-        if let out = outputDirectory {
-            // metrics.jsonl continues from the checkpoint's step.
-            try prepareOutputFolder(out)
-            let lines = state.history.map(metricsLine).joined()
-            try writeFileAtomically(path: out + "/metrics.jsonl", bytes: Array(lines.utf8), what: "the metrics up to step \(state.step)")
-        }
         return t
     }
 

@@ -108,8 +108,14 @@ public final class Trainer {
     public func run(shouldStop: () -> Bool = { Interrupt.requested },
                     onStep: (StepMetrics) throws -> Void = { _ in },
                     onCheckpoint: (String) throws -> Void = { _ in }) throws -> TrainOutcome {
-        // A read-only or unwritable output folder is refused before the first step.
-        if let out = outputDirectory { try prepareOutputFolder(out) }
+        if let out = outputDirectory {
+            // A read-only or unwritable output folder is refused before the first step.
+            try prepareOutputFolder(out)
+            // metrics.jsonl holds this run's steps only: a resumed checkpoint's, then each new one
+            // (not the lines of an earlier run, or of steps past the checkpoint, left in the folder).
+            try writeFileAtomically(path: out + "/metrics.jsonl", bytes: Array(history.map(Self.metricsLine).joined().utf8),
+                                    what: "the metrics up to step \(step)")
+        }
         while step < totalSteps {
             if shouldStop() {
                 if let p = try saveCheckpoint() { try onCheckpoint(p) }
