@@ -2,6 +2,8 @@
 /// training loop pays for a commit every `batchSize` rows or `interval` seconds, not per step.
 /// Use from one thread at a time. Rows still buffered are flushed by `close()` (and, best
 /// effort, on deinit); a killed process loses at most the unflushed rows, never part of a batch.
+/// The train and dpo cells `flush()` after every step, before printing it: a printed step is a
+/// committed one (a WAL commit without fsync costs far less than a step).
 public final class MetricWriter {
     struct Row {
         let step: Int
