@@ -6,5 +6,5 @@ bash scripts/setup.sh
 export PATH="/opt/swift/usr/bin:$PATH"
 swift build -c release -Xswiftc -enable-testing --build-tests
 swift test -c release -Xswiftc -enable-testing --skip-build
-# 10 training runs killed with SIGKILL at random instants (each phase), checked and resumed (~15 s).
+# 10 training runs killed with SIGKILL at random instants (each phase), checked and resumed (~10 s).
 bash scripts/crash_trials.sh 10 --quick
