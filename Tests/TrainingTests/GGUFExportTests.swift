@@ -263,8 +263,8 @@ import ChatTemplate
         let dir = try PEFTFixtures.tempDir("modelfile")
         let smol = try LanguageModel.load(Self.smolLM2)
         let files = try exportGGUF(model: smol, adapter: nil, to: dir + "/smol.gguf", options: GGUFExportOptions(quant: .q4_0, modelfile: true))
-        #expect(files.map(\.path) == [dir + "/smol.gguf", dir + "/Modelfile"])
-        let text = try String(contentsOfFile: dir + "/Modelfile", encoding: .utf8)
+        #expect(files.map(\.path) == [dir + "/smol.gguf", dir + "/smol.Modelfile"])
+        let text = try String(contentsOfFile: dir + "/smol.Modelfile", encoding: .utf8)
         #expect(text.contains("FROM ./smol.gguf\n"))
         #expect(text.contains("TEMPLATE \"\"\"{{- range $i, $_ := .Messages }}"))
         #expect(text.contains("SYSTEM \"\"\"You are a helpful AI assistant named SmolLM, trained by Hugging Face\"\"\""))
@@ -311,7 +311,7 @@ import ChatTemplate
             try exportGGUF(model: lm, adapter: nil, to: dir + "/x.gguf", options: GGUFExportOptions(modelfile: true))
         }
         #expect("\(e!)".contains("neither ChatML nor Llama-3") && "\(e!)".contains(model))
-        #expect(!FileManager.default.fileExists(atPath: dir + "/x.gguf") && !FileManager.default.fileExists(atPath: dir + "/Modelfile"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/x.gguf") && !FileManager.default.fileExists(atPath: dir + "/x.Modelfile"))
         // Without --modelfile the same model exports.
         #expect(try exportGGUF(model: lm, adapter: nil, to: dir + "/x.gguf").count == 1)
     }

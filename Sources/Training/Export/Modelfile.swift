@@ -4,7 +4,9 @@ import Transformer
 
 /// `Modelfile` in the folder of `gguf` (Ollama's default name, so `ollama create NAME` run there finds it).
 func modelfileURL(forGGUF gguf: String) -> URL {
-    URL(fileURLWithPath: gguf).deletingLastPathComponent().appendingPathComponent("Modelfile")
+    // <name>.Modelfile beside <name>.gguf: several exports can share a folder (`ollama create -f` takes any name).
+    let u = URL(fileURLWithPath: gguf)
+    return u.deletingLastPathComponent().appendingPathComponent(u.deletingPathExtension().lastPathComponent + ".Modelfile")
 }
 
 /// A chat format Ollama's Go templates can express and TuneLab recognises in a model's own
