@@ -24,7 +24,7 @@ import ChatTemplate
     @Test(arguments: sources, quants)
     func roundTripThroughTuneLabsReader(_ source: String, _ quant: GGUFQuant) throws {
         let base = try LanguageModel.load(PEFTFixtures.path(source))
-        let adapter = try PEFTFixtures.randomAdapter(LoRAConfig(rank: 3, alpha: 6, targets: LoRATarget.allCases), base.config, seed: 7)
+        let adapter = try PEFTFixtures.randomAdapter(LoRAConfig.fixture(rank: 3, alpha: 6, targets: LoRATarget.allCases), base.config, seed: 7)
         let unmerged = try base.replacingWeights(adapter.applied(to: base.weights))
         let path = try PEFTFixtures.tempDir("gguf") + "/m.gguf"
         let files = try exportGGUF(model: base, adapter: adapter, to: path, options: GGUFExportOptions(quant: quant))
@@ -333,7 +333,7 @@ import ChatTemplate
 
     @Test func rsLoRAAlphaIsWrittenAsLlamaCppScalesIt() throws {
         let lm = try LanguageModel.load(PEFTFixtures.path("tiny-qwen2"))
-        let a = try PEFTFixtures.randomAdapter(LoRAConfig(rank: 4, alpha: 8, targets: [.q, .v], useRSLoRA: true), lm.config, seed: 3)
+        let a = try PEFTFixtures.randomAdapter(LoRAConfig.fixture(rank: 4, alpha: 8, targets: [.q, .v], useRSLoRA: true), lm.config, seed: 3)
         let path = try PEFTFixtures.tempDir("rs") + "/a.gguf"
         _ = try exportLoRAGGUF(adapter: a, model: lm, to: path)
         let g = try GGUFFile(path: path)
