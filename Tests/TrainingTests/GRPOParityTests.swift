@@ -81,7 +81,8 @@ import Transformer
         #expect(f.cases.map { $0["name"] as! String } == ["grpo", "dr_grpo", "dapo", "dapo_kl_t07", "grpo_on_policy"])
         for c in f.cases {
             let name = c["name"] as! String
-            for (split, micro) in [("one", 8), ("two", 4)] {
+            // Two micro-batches of 4 (accumulation: every normaliser's share) for one case per normaliser kind.
+            for (split, micro) in [("one", 8), ("two", 4)] where split == "one" || ["grpo", "dapo_kl_t07"].contains(name) {
                 let want = c[split] as! [String: Any]
                 let t = try Self.trainer(f, c, micro: micro)
                 let batch = try t.trainingBatch(try Self.scored(f, t), oldLogProbs: (c["old"] as! Bool) ? f.oldLogProbs : nil)
@@ -105,8 +106,8 @@ import Transformer
         }
     }
 
-    /// The comparison can fail: grpo's gradients against dr_grpo's reference, the loss with ε
-    /// moved by 0.01, and the advantages' sign flipped, are all rejected.
+    /// The comparison can fail: grpo's gradients against dr_grpo's reference, and with the
+    /// advantages' sign flipped, are rejected (a moved ε is caught by GRPOGradientTests).
     @Test func negativeControls() throws {
         let f = try Self.load()
         let grpo = f.cases.first { $0["name"] as! String == "grpo" }!
@@ -114,11 +115,6 @@ import Transformer
         let cs = try Self.scored(f, t)
         _ = try t.gradients(of: try t.trainingBatch(cs, oldLogProbs: f.oldLogProbs))
         #expect(try DPOParityTests.gradientError(t.model, f.grads, prefix: "dr_grpo").total > 1e-3)
-        var off = grpo
-        off["epsilon"] = (grpo["epsilon"] as! Double) + 0.01; off["epsilon_high"] = off["epsilon"]
-        let t2 = try Self.trainer(f, off, micro: 8)
-        let m2 = try t2.gradients(of: try t2.trainingBatch(cs, oldLogProbs: f.oldLogProbs))
-        #expect(abs(m2.loss - ((grpo["one"] as! [String: Any])["loss"] as! Double)) > 1e-5)
         var flipped = cs
         for i in flipped.indices { flipped[i].advantage = -flipped[i].advantage }
         _ = try t.gradients(of: try t.trainingBatch(flipped, oldLogProbs: f.oldLogProbs))

@@ -206,7 +206,9 @@ final class GRPOCell: SessionCell {
         let facts: [String: Any] = ["outcome": "\(outcome)", "steps": trainer.step, "adapter": adapterPath ?? "",
                                     "checkpoints": checkpoints, "loss": history.map(\.loss),
                                     "reward": gens.map(\.reward), "frac_reward_zero_std": gens.map(\.fractionZeroStd),
-                                    "completions": recorded, "generation_seconds": gen, "training_seconds": trn,
+                                    "completions": recorded, "training_seconds": trn,
+                                    "sampling_seconds": gens.reduce(0) { $0 + $1.generationSeconds },
+                                    "reward_seconds": gens.reduce(0) { $0 + $1.rewardSeconds },
                                     "generated_tokens": gens.reduce(0) { $0 + $1.generatedTokens },
                                     "seconds": seconds, "out": out, "data": details]
         return CellResult(summary: summary, interrupted: outcome == .interrupted, facts: facts)
