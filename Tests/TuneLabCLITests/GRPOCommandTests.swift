@@ -96,6 +96,12 @@ import Testing
             #expect(again.map(\.completionIDs) == comps.filter { $0.step == 3 }.map(\.completionIDs), "resumed from step \(from)")
         }
 
+        let show = try tunelab(["show", "1", "--db", db])
+        #expect(show.status == 0 && show.out.contains("16 completions over 2 generations"), "\(show.out)")
+        let export = try tunelab(["export-record", "1", "--db", db, "--format", "json"])
+        let cells = try #require(try json(export.out)["cells"] as? [[String: Any]])
+        #expect((cells[1]["completions"] as? [[String: Any]])?.count == 16, "export-record holds the completions")
+
         let plot = try tunelab(["plot", "1", "--db", db, "--metric", "reward", "-o", dir + "/r.png"])
         #expect(plot.status == 0 && FileManager.default.fileExists(atPath: dir + "/r.png"), "\(plot.err)")
         #expect(FileManager.default.fileExists(atPath: dir + "/a/rewards.png"))
