@@ -62,7 +62,7 @@ PROMPTS = [
 
 
 def tunelab(*args: str) -> dict:
-    r = subprocess.run([str(TUNELAB), *args, "--json"], capture_output=True, text=True)
+    r = subprocess.run([str(TUNELAB), *args, "--no-record", "--json"], capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit(f"tunelab {' '.join(args)} failed:\n{r.stderr}")
     return json.loads(r.stdout)
@@ -172,7 +172,7 @@ def main() -> None:
             print(f"{q}: {r['files'][0]['bytes'] / 1e6:.1f} MB, llama.cpp …", flush=True)
             exports[q] = {"sha256": r["files"][0]["sha256"], "bytes": r["files"][0]["bytes"], **llama_cpp_view(files[q], None)}
         lora = tmp / "adapter.gguf"
-        r = tunelab("export-lora", "--model", str(MODEL), "--adapter", str(adapter), "--out", str(lora))
+        r = tunelab("export-lora", "--model", str(MODEL), "--adapter", str(adapter), "--format", "gguf", "--out", str(lora))
         print("lora on the Q4_1 base, llama.cpp …", flush=True)
         lora_view = {"sha256": r["files"][0]["sha256"], "bytes": r["files"][0]["bytes"], **llama_cpp_view(MODEL, lora)}
         # A Llama model from a Hugging Face folder (TuneLab un-permutes nothing on load there, so the

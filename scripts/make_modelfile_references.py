@@ -100,7 +100,7 @@ def main() -> None:
                                 "--out", str(d / "m.gguf")], capture_output=True, text=True)
             if r.returncode != 0:
                 sys.exit(r.stderr)
-            text = (d / "Modelfile").read_text()
+            text = (d / "m.Modelfile").read_text()
             job = {"template": field(text, "TEMPLATE"), "system": field(text, "SYSTEM"), "conversations": CONVERSATIONS}
             g = subprocess.run(["go", "run", str(tmp / "render.go")], input=json.dumps(job), capture_output=True, text=True)
             if g.returncode != 0:

@@ -35,7 +35,7 @@ public enum CellSchema {
         case .infer: return "generate an answer (with the session's adapter by default)"
         case .eval: return "loss on the validation (or training) examples, base and adapter"
         case .score: return "mean negative log-likelihood per token and perplexity of a text"
-        case .export: return "save the adapter (optionally merged into the base weights)"
+        case .export: return "save the adapter, or the model with it merged, as safetensors (PEFT / Hugging Face) or GGUF (llama.cpp, Ollama), read back and checked"
         case .dpo: return "DPO on preference pairs (prompt, chosen, rejected) against the reference model, as TRL"
         case .grpo: return "GRPO: sample groups of completions per prompt, reward them, train on group-normalised advantages, as TRL"
         }
@@ -129,8 +129,15 @@ public enum CellSchema {
     static let export: [ParamSpec] = [
         .init("adapter", .string("auto"), "auto (this session's adapter) | an adapter folder"),
         .init("out", .string(""), "output folder (empty = runs/run-<id>-export)"),
-        .init("merge", .bool(false), "merge the adapter into the base weights (a Hugging Face model folder)"),
-        .init("dtype", .string("f32"), "weight type of merged tensors", choices: MergeDType.allCases.map(\.rawValue)),
+        .init("merge", .bool(false), "merge the adapter into the base weights (a model, not an adapter)"),
+        .init("format", .string("safetensors"), "safetensors: a PEFT adapter folder, or with merge a Hugging Face model folder; gguf: a GGUF LoRA for llama.cpp's --lora, or with merge a GGUF model (llama.cpp, Ollama)",
+              choices: ExportFormat.allCases.map(\.rawValue)),
+        .init("dtype", .string("f32"), "weight type of merged tensors in a Hugging Face folder", choices: MergeDType.allCases.map(\.rawValue)),
+        .init("quant", .string("f16"), "matrix type of a merged GGUF (norms and biases stay f32; q4_0 everywhere, as llama-quantize --pure)",
+              choices: GGUFQuant.allCases.map(\.rawValue)),
+        .init("modelfile", .bool(true), "write an Ollama Modelfile next to a merged GGUF (template and stop tokens from the model's chat template)"),
+        .init("check", .bool(true), "read the export back and compare: GGUF model logits and greedy tokens against the base + adapter, GGUF LoRA tensors exactly"),
+        .init("force", .bool(false), "replace existing output files"),
     ]
 }
 

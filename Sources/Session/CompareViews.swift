@@ -51,7 +51,10 @@ extension RecordViews {
         }
         for (key, ga) in ra {
             guard let gb = mb[key] else { continue }
-            out.append("\(key): \(clip(ga.prompt.split(separator: "\n").last.map(String.init) ?? ""))")
+            // The question, not the template's trailing markers ("### Response:", "<think>").
+            let lines = ga.prompt.split(separator: "\n").map(String.init)
+            let question = lines.last { $0.count >= 20 } ?? lines.last ?? ""
+            out.append("\(key): \(clip(question))")
             out.append("  A \(clip(ga.output))" + (ga.stoppedOnEOS ? "" : " [no EOS]"))
             if !scores(ga).isEmpty { out.append("    \(scores(ga))") }
             out.append("  B \(clip(gb.output))" + (gb.stoppedOnEOS ? "" : " [no EOS]"))

@@ -172,7 +172,10 @@ public func replayRun(_ runID: Int64, db: ExperimentDB, quiet: Bool = true, thre
                 values["threads"] = .int(t)
             }
             // Fresh output folders, so the original run's artifacts stay untouched.
-            if kind == .train || kind == .dpo || kind == .grpo || kind == .export { values["out"] = .string("runs/replay-\(session.recorder.ensureRunIDText())-of-\(runID)-cell\(c.index)") }
+            if kind == .train || kind == .dpo || kind == .grpo || kind == .export {
+                let gguf = kind == .export && values["format"] == .string(ExportFormat.gguf.rawValue)   // one file, not a folder
+                values["out"] = .string("runs/replay-\(session.recorder.ensureRunIDText())-of-\(runID)-cell\(c.index)" + (gguf ? ".gguf" : ""))
+            }
             let cell = Cell(index: c.index, kind: kind, params: [], source: "replay of run \(runID) cell \(c.index)")
             do {
                 _ = try session.execute(cell, params: try cell.resolve(overrides: values), changes: [:])

@@ -136,6 +136,15 @@ public final class Linear: @unchecked Sendable {
         dequantizeRows(0, rows, into: buf.pointer.assumingMemoryBound(to: Float.self))
         return Linear(rows: rows, cols: cols, type: .f32, data: UnsafeRawPointer(buf.pointer), owner: buf, bias: bias, lora: lora)
     }
+
+    /// `values` (rows × cols) encoded as `type` as an export writes them (`quantizeRows`), with
+    /// this matrix's bias and no LoRA delta: what a file of that type holds, in memory.
+    public func replaced(by values: [Float], type: TensorType) -> Linear {
+        let bytes = quantizeRows(type, values, rows: rows, cols: cols)
+        let buf = OwnedBuffer(bytes: bytes.count)
+        bytes.withUnsafeBytes { buf.pointer.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        return Linear(rows: rows, cols: cols, type: type, data: UnsafeRawPointer(buf.pointer), owner: buf, bias: bias)
+    }
 }
 
 /// y += scaling · (x Aᵀ) Bᵀ with A [rank × in], B [out × rank] (PEFT's lora_A / lora_B).

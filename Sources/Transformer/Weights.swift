@@ -55,6 +55,22 @@ public final class ModelWeights: @unchecked Sendable {
         return m
     }
 
+    /// Every matrix replaced by `f(layer, projection, matrix)`: layer and projection are nil for
+    /// the embedding and the LM head (a tied head stays the embedding).
+    public func mapMatrices(_ f: (Int?, Projection?, Linear) throws -> Linear) rethrows -> ModelWeights {
+        var ls: [LayerWeights] = []
+        for (i, l) in layers.enumerated() {
+            var m = l
+            for p in Projection.allCases { m[p] = try f(i, p, l[p]) }
+            ls.append(m)
+        }
+        let emb = try f(nil, nil, embedding)
+        let head = lmHead === embedding ? emb : try f(nil, nil, lmHead)
+        let m = ModelWeights(config: config, embedding: emb, layers: ls, finalNorm: finalNorm, lmHead: head, files: files)
+        m.ropeFreqFactors = ropeFreqFactors
+        return m
+    }
+
     /// Bytes of weight data the model reads (its quantised size).
     public var weightBytes: Int {
         var n = embedding.rows * embedding.rowBytes

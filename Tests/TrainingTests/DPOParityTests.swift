@@ -38,7 +38,7 @@ import Transformer
     }
 
     static func trainer(_ f: Fixture, _ c: [String: Any]) throws -> DPOTrainer {
-        var tc = TrainConfig()
+        var tc = TrainConfig.fixture
         tc.lora = f.adapter.config
         let loss = DPOLoss(beta: c["beta"] as! Double, type: DPOLossType(rawValue: c["loss_type"] as! String)!,
                            labelSmoothing: c["label_smoothing"] as! Double)

@@ -24,7 +24,7 @@ import ChatTemplate
     @Test(arguments: sources, quants)
     func roundTripThroughTuneLabsReader(_ source: String, _ quant: GGUFQuant) throws {
         let base = try LanguageModel.load(PEFTFixtures.path(source))
-        let adapter = try PEFTFixtures.randomAdapter(LoRAConfig(rank: 3, alpha: 6, targets: LoRATarget.allCases), base.config, seed: 7)
+        let adapter = try PEFTFixtures.randomAdapter(LoRAConfig.fixture(rank: 3, alpha: 6, targets: LoRATarget.allCases), base.config, seed: 7)
         let unmerged = try base.replacingWeights(adapter.applied(to: base.weights))
         let path = try PEFTFixtures.tempDir("gguf") + "/m.gguf"
         let files = try exportGGUF(model: base, adapter: adapter, to: path, options: GGUFExportOptions(quant: quant))
@@ -263,8 +263,8 @@ import ChatTemplate
         let dir = try PEFTFixtures.tempDir("modelfile")
         let smol = try LanguageModel.load(Self.smolLM2)
         let files = try exportGGUF(model: smol, adapter: nil, to: dir + "/smol.gguf", options: GGUFExportOptions(quant: .q4_0, modelfile: true))
-        #expect(files.map(\.path) == [dir + "/smol.gguf", dir + "/Modelfile"])
-        let text = try String(contentsOfFile: dir + "/Modelfile", encoding: .utf8)
+        #expect(files.map(\.path) == [dir + "/smol.gguf", dir + "/smol.Modelfile"])
+        let text = try String(contentsOfFile: dir + "/smol.Modelfile", encoding: .utf8)
         #expect(text.contains("FROM ./smol.gguf\n"))
         #expect(text.contains("TEMPLATE \"\"\"{{- range $i, $_ := .Messages }}"))
         #expect(text.contains("SYSTEM \"\"\"You are a helpful AI assistant named SmolLM, trained by Hugging Face\"\"\""))
@@ -311,7 +311,7 @@ import ChatTemplate
             try exportGGUF(model: lm, adapter: nil, to: dir + "/x.gguf", options: GGUFExportOptions(modelfile: true))
         }
         #expect("\(e!)".contains("neither ChatML nor Llama-3") && "\(e!)".contains(model))
-        #expect(!FileManager.default.fileExists(atPath: dir + "/x.gguf") && !FileManager.default.fileExists(atPath: dir + "/Modelfile"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/x.gguf") && !FileManager.default.fileExists(atPath: dir + "/x.Modelfile"))
         // Without --modelfile the same model exports.
         #expect(try exportGGUF(model: lm, adapter: nil, to: dir + "/x.gguf").count == 1)
     }
@@ -333,7 +333,7 @@ import ChatTemplate
 
     @Test func rsLoRAAlphaIsWrittenAsLlamaCppScalesIt() throws {
         let lm = try LanguageModel.load(PEFTFixtures.path("tiny-qwen2"))
-        let a = try PEFTFixtures.randomAdapter(LoRAConfig(rank: 4, alpha: 8, targets: [.q, .v], useRSLoRA: true), lm.config, seed: 3)
+        let a = try PEFTFixtures.randomAdapter(LoRAConfig.fixture(rank: 4, alpha: 8, targets: [.q, .v], useRSLoRA: true), lm.config, seed: 3)
         let path = try PEFTFixtures.tempDir("rs") + "/a.gguf"
         _ = try exportLoRAGGUF(adapter: a, model: lm, to: path)
         let g = try GGUFFile(path: path)

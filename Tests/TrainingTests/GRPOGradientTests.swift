@@ -93,8 +93,8 @@ private func refTokenLoss(_ lp: Double, old: Double, ref: Double, a: Double, eps
     /// ∂ℓ/∂log π of the clipped surrogate (+ KL) at points inside and outside the clip range,
     /// for both signs of A, against finite differences of the formula; its value equals it too.
     @Test func tokenLossDerivatives() {
-        let losses = [GRPOLoss(type: .dapo, epsilon: 0.2, beta: 0), GRPOLoss(type: .grpo, epsilon: 0.2, epsilonHigh: 0.28, beta: 0.04),
-                      GRPOLoss(type: .drGRPO, epsilon: 0.1, beta: 0.5)]
+        let losses = [GRPOLoss(type: .dapo, epsilon: 0.2, epsilonHigh: nil, beta: 0), GRPOLoss(type: .grpo, epsilon: 0.2, epsilonHigh: 0.28, beta: 0.04),
+                      GRPOLoss(type: .drGRPO, epsilon: 0.1, epsilonHigh: nil, beta: 0.5)]
         // (log π, log π_old, ref, A): ratio 1.05 (inside), 1.5 (above), 0.6 (below), for A > 0 and A < 0.
         let points: [(Double, Double, Double, Double)] = [
             (-1.2, -1.25, -1.0, 0.8), (-1.2, -1.25, -1.4, -0.7), (-0.5, -0.9055, -0.3, 1.3), (-0.5, -0.9055, -0.8, -1.1),
@@ -112,7 +112,7 @@ private func refTokenLoss(_ lp: Double, old: Double, ref: Double, a: Double, eps
             expectGradient("GRPO token loss \(loss.type) β \(loss.beta)", analytic, numeric, tol: 1e-6)
         }
         // Clipped away with β = 0: no gradient, and flagged as TRL counts it.
-        let plain = GRPOLoss(epsilon: 0.2)
+        let plain = GRPOLoss.fixture
         let high = plain.token(logProb: -0.5, old: -0.9055, ref: nil, advantage: 1.3)
         #expect(high.dLogProb == 0 && high.highClipped && !high.lowClipped)
         let low = plain.token(logProb: -2.0, old: -1.489, ref: nil, advantage: -0.6)
@@ -145,7 +145,7 @@ private func refTokenLoss(_ lp: Double, old: Double, ref: Double, a: Double, eps
 
     @Test func normalisers() {
         func w(_ t: GRPOLossType) -> Double {
-            GRPOLoss(type: t).tokenWeight(completionTokens: 10, microBatchSize: 4, microBatches: 2, maxCompletionLength: 64, stepTokens: 300)
+            GRPOLoss(type: t, epsilon: 0.2, epsilonHigh: nil, beta: 0).tokenWeight(completionTokens: 10, microBatchSize: 4, microBatches: 2, maxCompletionLength: 64, stepTokens: 300)
         }
         #expect(w(.grpo) == 1.0 / (4 * 10 * 2))
         #expect(w(.drGRPO) == 1.0 / (4 * 64 * 2))
@@ -154,14 +154,14 @@ private func refTokenLoss(_ lp: Double, old: Double, ref: Double, a: Double, eps
 
     @Test func settingsAreChecked() {
         func config(_ f: (inout GRPOConfig) -> Void) -> GRPOConfig {
-            var c = GRPOConfig(rewardNames: ["a"], rewardWeights: [1]); f(&c); return c
+            var c = GRPOConfig.fixture; f(&c); return c
         }
         #expect(throws: Never.self) { try config { _ in }.validate() }
         #expect(throws: TrainError.self) { try config { $0.numGenerations = 3 }.validate() }   // 2 × 4 completions
         #expect(throws: TrainError.self) { try config { $0.numGenerations = 1 }.validate() }
         #expect(throws: TrainError.self) { try config { $0.sampling.temperature = 0 }.validate() }
         #expect(throws: TrainError.self) { try config { $0.reference = .adapter }.validate() }   // β = 0: no reference
-        #expect(throws: TrainError.self) { try GRPOLoss(epsilon: 1).validate() }
-        #expect(throws: TrainError.self) { try GRPOLoss(beta: -1).validate() }
+        #expect(throws: TrainError.self) { try GRPOLoss(type: .dapo, epsilon: 1, epsilonHigh: nil, beta: 0).validate() }
+        #expect(throws: TrainError.self) { try GRPOLoss(type: .dapo, epsilon: 0.2, epsilonHigh: nil, beta: -1).validate() }
     }
 }

@@ -46,13 +46,13 @@ import Transformer
 
     /// A trainer for case `c`, `micro` completions per micro-batch.
     static func trainer(_ f: Fixture, _ c: [String: Any], micro: Int) throws -> GRPOTrainer {
-        var tc = TrainConfig()
+        var tc = TrainConfig.fixture
         tc.lora = f.adapter.config
         tc.batchSize = micro; tc.gradAccum = 8 / micro
         let loss = GRPOLoss(type: GRPOLossType(rawValue: c["loss_type"] as! String)!, epsilon: c["epsilon"] as! Double,
                             epsilonHigh: c["epsilon_high"] as! Double, beta: c["beta"] as! Double)
-        let config = GRPOConfig(train: tc, loss: loss, numGenerations: 4, maxCompletionLength: 20,
-                                sampling: SamplingParams(temperature: Float(c["temperature"] as! Double)),
+        let config = GRPOConfig(train: tc, loss: loss, reference: .base, numGenerations: 4, numIterations: 1, maxCompletionLength: 20,
+                                sampling: SamplingParams(temperature: Float(c["temperature"] as! Double)), generationBatch: 0,
                                 rewardNames: ["think_format", "fixed"], rewardWeights: f.batch["reward_weights"] as! [Double])
         return try GRPOTrainer(model: f.lm, prompts: f.prompts, config: config, scorer: { _, _ in [] }, outputDirectory: nil,
                                baseModelName: "parity", initialAdapter: f.adapter)

@@ -33,7 +33,7 @@ import Transformer
         let (basePath, fixture) = Self.cases[index]
         let base = try LanguageModel.load(PEFTFixtures.path(basePath))
         let adapter = try fixture.map { try LoRAAdapter.load(directory: PEFTFixtures.path("peft/\($0)/adapter"), model: base.config) }
-            ?? PEFTFixtures.randomAdapter(LoRAConfig(rank: 3, alpha: 6, targets: [.q, .v, .o, .gate, .down]), base.config, seed: 99)
+            ?? PEFTFixtures.randomAdapter(LoRAConfig.fixture(rank: 3, alpha: 6, targets: [.q, .v, .o, .gate, .down]), base.config, seed: 99)
         let unmerged = try base.replacingWeights(adapter.applied(to: base.weights))
         let out = try PEFTFixtures.tempDir("merge") + "/merged"
         try mergeAdapter(model: base, adapter: adapter, outputDirectory: out)
@@ -164,13 +164,13 @@ import Transformer
         // An adapter for another model shape.
         var other = base.config
         other.intermediateSize = 96
-        let wrong = try PEFTFixtures.randomAdapter(LoRAConfig(rank: 2, targets: [.up]), other, seed: 1)
+        let wrong = try PEFTFixtures.randomAdapter(LoRAConfig.fixture(rank: 2, targets: [.up]), other, seed: 1)
         #expect(throws: LoRAError.self) { try mergeAdapter(model: base, adapter: wrong, outputDirectory: out) }
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
         // A stale .tmp from an interrupted merge is replaced; an existing output is not overwritten.
         try FileManager.default.createDirectory(atPath: out + ".tmp", withIntermediateDirectories: true)
         try Data("junk".utf8).write(to: URL(fileURLWithPath: out + ".tmp/junk"))
-        let good = try PEFTFixtures.randomAdapter(LoRAConfig(rank: 2, targets: [.up]), base.config, seed: 2)
+        let good = try PEFTFixtures.randomAdapter(LoRAConfig.fixture(rank: 2, targets: [.up]), base.config, seed: 2)
         try mergeAdapter(model: base, adapter: good, outputDirectory: out + "/")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["merged"])
         #expect(!FileManager.default.fileExists(atPath: out + "/junk"))

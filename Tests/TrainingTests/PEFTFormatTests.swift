@@ -70,7 +70,7 @@ func peftMaxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {
 @Suite(.serialized) struct PEFTFormatTests {
     @Test func saveLoadRoundTripIsExact() throws {
         let model = try ModelConfig.fromHF(configPath: PEFTFixtures.path("tiny-qwen2/config.json"))
-        let config = LoRAConfig(rank: 3, alpha: 5.5, dropout: 0.1, targets: [.down, .k, .gate], useRSLoRA: true)
+        let config = LoRAConfig.fixture(rank: 3, alpha: 5.5, dropout: 0.1, targets: [.down, .k, .gate], useRSLoRA: true)
         let adapter = try PEFTFixtures.randomAdapter(config, model, seed: 7)
         let dir = try PEFTFixtures.tempDir("roundtrip") + "/nested/adapter"  // created by save
         try adapter.save(directory: dir, baseModel: "some/base")

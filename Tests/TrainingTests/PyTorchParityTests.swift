@@ -99,7 +99,7 @@ import Transformer
         let (lm, adapter, seqs, _) = try setup()
         let steps = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.dir + "/steps.json"))) as? [String: Any])
         let ref = steps["steps"] as! [[String: Any]]
-        var c = TrainConfig()
+        var c = TrainConfig.fixture
         c.lora = adapter.config
         c.batchSize = 2; c.gradAccum = 1; c.lr = 2e-3; c.scheduler = .linear; c.warmupSteps = 2; c.maxSteps = 10
         c.weightDecay = 0.01; c.maxGradNorm = 0.5; c.saveEvery = 0

@@ -65,7 +65,7 @@ struct ScheduleReference: Decodable {
 /// transformers' `TrainingArguments.get_warmup_steps`: `warmup_steps` when > 0, else
 /// `ceil(total × warmup_ratio)`; the ratio never overrides explicit steps.
 @Test func warmupStepsWinOverTheRatioAsInTransformers() throws {
-    var c = TrainConfig()
+    var c = TrainConfig.fixture
     c.warmupSteps = 5; c.warmupRatio = 0.5
     #expect(try c.schedule(totalSteps: 20).warmupSteps == 5)
     c.warmupSteps = 0

@@ -32,7 +32,7 @@ enum TinyModels {
     static func adapter(_ lm: LanguageModel, rank: Int = 4, alpha: Double = 8, seed: UInt64 = 7,
                         targets: [LoRATarget] = LoRATarget.allCases, rsLoRA: Bool = false) throws -> LoRAAdapter {
         var rng = SeededRNG(seed: seed)
-        var a = try LoRAAdapter.initialized(config: LoRAConfig(rank: rank, alpha: alpha, targets: targets, useRSLoRA: rsLoRA),
+        var a = try LoRAAdapter.initialized(config: LoRAConfig.fixture(rank: rank, alpha: alpha, targets: targets, useRSLoRA: rsLoRA),
                                             model: lm.config, rng: &rng)
         for i in a.layers.indices {
             for t in a.config.targets {
@@ -142,8 +142,8 @@ private func meanLoss(_ m: LoRAModel, _ batch: [TrainSequence]) throws -> Double
 
 @Suite struct TrainerTests {
     func config(steps: Int, batch: Int = 2, accum: Int = 2) -> TrainConfig {
-        var c = TrainConfig()
-        c.lora = LoRAConfig(rank: 4, alpha: 8)
+        var c = TrainConfig.fixture
+        c.lora = LoRAConfig.fixture(rank: 4, alpha: 8)
         c.batchSize = batch; c.gradAccum = accum
         c.lr = 5e-3; c.warmupSteps = 1; c.maxSteps = steps; c.saveEvery = 0
         c.seed = 42

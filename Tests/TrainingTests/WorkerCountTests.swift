@@ -50,9 +50,9 @@ import Transformer
         let lengths = smol ? 24...48 : 60...110
         let seqs = TinyModels.sequences(8, lengths: lengths, vocab: lm.config.vocabSize, seed: 17)
         let valid = TinyModels.sequences(3, lengths: lengths, vocab: lm.config.vocabSize, seed: 18)
-        var c = TrainConfig()
+        var c = TrainConfig.fixture
         // Dropout on the Qwen2 fixture: each projection's LoRA product then runs on its own.
-        c.lora = LoRAConfig(rank: 8, alpha: 16, dropout: model == "tiny-qwen2" ? 0.1 : 0)
+        c.lora = LoRAConfig.fixture(rank: 8, alpha: 16, dropout: model == "tiny-qwen2" ? 0.1 : 0)
         c.batchSize = 2; c.gradAccum = smol ? 1 : 2
         c.lr = 5e-3; c.warmupSteps = 1; c.maxSteps = smol ? 2 : 3; c.evalEvery = 1; c.saveEvery = 0
         c.maxGradNorm = 0.5; c.computeDType = dtype; c.seed = 7

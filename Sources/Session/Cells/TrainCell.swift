@@ -31,7 +31,6 @@ final class TrainCell: SessionCell {
 
     /// The optimisation settings from the keys `train` defines (`dpo` shares them), checked.
     static func trainConfig(_ p: ResolvedParams) throws -> TrainConfig {
-        var c = TrainConfig()
         var targets: [LoRATarget] = []
         for n in p.strings("targets") {
             guard let t = LoRATarget(name: n) else { throw p.error("targets", "unknown projection \"\(n)\"") }
@@ -39,16 +38,19 @@ final class TrainCell: SessionCell {
             targets.append(t)
         }
         if targets.isEmpty { throw p.error("targets", "empty: name at least one projection (\(LoRATarget.allCases.map(\.rawValue).joined(separator: ", ")))") }
-        c.lora = LoRAConfig(rank: p.int("r"), alpha: p.double("lora_alpha"), dropout: p.double("lora_dropout"),
-                            targets: targets, useRSLoRA: p.bool("use_rslora"))
-        c.batchSize = p.int("batch_size"); c.gradAccum = p.int("grad_accum"); c.lr = p.double("lr")
-        c.scheduler = LRSchedule.Kind(rawValue: p.string("scheduler")) ?? .linear   // the schema's choices are the enum's cases
-        c.warmupSteps = p.int("warmup_steps"); c.warmupRatio = p.double("warmup_ratio")
-        c.maxSteps = p.int("max_steps"); c.epochs = p.int("epochs"); c.weightDecay = p.double("weight_decay")
-        c.maxGradNorm = p.double("max_grad_norm"); c.seed = UInt64(p.int("seed"))
-        c.evalEvery = p.int("eval_every"); c.saveEvery = p.int("save_every")
-        c.gradientCheckpointing = p.bool("gradient_checkpointing")
-        c.computeDType = ComputeDType(rawValue: p.string("compute_dtype")) ?? .fp32
+        // Every field from the schema's keys (TrainConfig has no defaults of its own); enum
+        // keys' choices are the enums' cases.
+        var c = TrainConfig(
+            lora: LoRAConfig(rank: p.int("r"), alpha: p.double("lora_alpha"), dropout: p.double("lora_dropout"),
+                             targets: targets, useRSLoRA: p.bool("use_rslora")),
+            batchSize: p.int("batch_size"), gradAccum: p.int("grad_accum"), lr: p.double("lr"),
+            scheduler: LRSchedule.Kind(rawValue: p.string("scheduler")) ?? .linear,
+            warmupSteps: p.int("warmup_steps"), warmupRatio: p.double("warmup_ratio"),
+            maxSteps: p.int("max_steps"), epochs: p.int("epochs"), weightDecay: p.double("weight_decay"),
+            maxGradNorm: p.double("max_grad_norm"), seed: UInt64(p.int("seed")),
+            evalEvery: p.int("eval_every"), saveEvery: p.int("save_every"),
+            gradientCheckpointing: p.bool("gradient_checkpointing"),
+            computeDType: ComputeDType(rawValue: p.string("compute_dtype")) ?? .fp32)
         if c.computeDType == .bf16 {
             if let why = BF16.unavailableReason { throw p.error("compute_dtype", "bf16 is not available here: \(why); use fp32") }
             if !BF16.isNative { warn("\(BF16.backend): bf16 products will be slower than fp32 here") }

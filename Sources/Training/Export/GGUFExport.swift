@@ -18,6 +18,10 @@ public enum GGUFQuant: String, CaseIterable, Sendable {
         }
     }
 
+    /// The type a matrix of `cols` columns is written in: rows that are not whole blocks stay
+    /// f16 (gguf-py's QuantError fallback).
+    public func matrixType(cols: Int) -> TensorType { cols % tensorType.blockSize == 0 ? tensorType : .f16 }
+
     /// gguf-py `LlamaFileType` (general.file_type).
     public var fileType: UInt32 {
         switch self {
@@ -93,11 +97,10 @@ func exportGGUF(model: LanguageModel, adapter: LoRAAdapter?, to path: String, op
         }
     }
 
-    let qt = options.quant.tensorType
     let llama = c.architecture == "llama" && permuteQK
     let scaling = adapter?.config.scaling ?? 0
     var tensors: [GGUFTensorSource] = []
-    func matrixType(_ cols: Int) -> TensorType { cols % qt.blockSize == 0 ? qt : .f16 }  // gguf-py's QuantError fallback
+    func matrixType(_ cols: Int) -> TensorType { options.quant.matrixType(cols: cols) }
     func matrix(_ name: String, _ l: Linear, _ delta: LoRAWeights?, permuteHeads: Int? = nil) {
         tensors.append(.floats(name, shape: [l.rows, l.cols], type: matrixType(l.cols)) {
             var m = mergedWeight(l, delta, scaling: scaling)

@@ -4,7 +4,9 @@ import Transformer
 
 /// `Modelfile` in the folder of `gguf` (Ollama's default name, so `ollama create NAME` run there finds it).
 func modelfileURL(forGGUF gguf: String) -> URL {
-    URL(fileURLWithPath: gguf).deletingLastPathComponent().appendingPathComponent("Modelfile")
+    // <name>.Modelfile beside <name>.gguf: several exports can share a folder (`ollama create -f` takes any name).
+    let u = URL(fileURLWithPath: gguf)
+    return u.deletingLastPathComponent().appendingPathComponent(u.deletingPathExtension().lastPathComponent + ".Modelfile")
 }
 
 /// A chat format Ollama's Go templates can express and TuneLab recognises in a model's own
@@ -62,7 +64,7 @@ struct ChatFormat {
 /// translated; any other template is an error naming the model (write the TEMPLATE by hand).
 public func ollamaModelfile(model: LanguageModel, ggufFileName: String) throws -> String {
     guard model.chatTemplate != nil else {
-        throw ExportError("\(model.path): the model has no chat template, so no Modelfile TEMPLATE can be written; export without --modelfile")
+        throw ExportError("\(model.path): the model has no chat template, so no Modelfile TEMPLATE can be written; export with modelfile = false (--no-modelfile)")
     }
     let tok = model.tokenizer
     // Distinct probe texts, so that a template that drops, reorders or rewrites a turn cannot match.
@@ -82,7 +84,7 @@ public func ollamaModelfile(model: LanguageModel, ggufFileName: String) throws -
         if !bos.isEmpty, rendered == bos + expected { found = f; printsBOS = true; break }
     }
     guard let format = found else {
-        throw ExportError("\(model.path): chat template is neither ChatML nor Llama-3 style (it renders a probe conversation as \(rendered.debugDescription)); no Modelfile TEMPLATE can be translated: export without --modelfile and write one by hand")
+        throw ExportError("\(model.path): chat template is neither ChatML nor Llama-3 style (it renders a probe conversation as \(rendered.debugDescription)); no Modelfile TEMPLATE can be translated: export with modelfile = false (--no-modelfile) and write one by hand")
     }
     // A template that adds a system turn when the conversation has none: Ollama's SYSTEM.
     let user = [ChatMessage(role: "user", content: "U1 probe")]

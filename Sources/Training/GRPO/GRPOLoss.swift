@@ -32,7 +32,8 @@ public struct GRPOLoss: Codable, Equatable, Sendable {
     /// Weight of the KL penalty to the reference (TRL's default 0 since v0.19: no reference forward).
     public var beta: Double
 
-    public init(type: GRPOLossType = .dapo, epsilon: Double = 0.2, epsilonHigh: Double? = nil, beta: Double = 0) {
+    /// `epsilonHigh` nil: ε (TRL's `epsilon_high = None`). No defaults: they live in the notebook schema.
+    public init(type: GRPOLossType, epsilon: Double, epsilonHigh: Double?, beta: Double) {
         self.type = type; self.epsilon = epsilon; self.epsilonHigh = epsilonHigh ?? epsilon; self.beta = beta
     }
 

@@ -29,10 +29,9 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
     public var rewardNames: [String]
     public var rewardWeights: [Double]
 
-    public init(train: TrainConfig = TrainConfig(), loss: GRPOLoss = GRPOLoss(), reference: ReferenceModel = .base,
-                numGenerations: Int = 8, numIterations: Int = 1, maxCompletionLength: Int = 256,
-                sampling: SamplingParams = SamplingParams(temperature: 1), generationBatch: Int = 0,
-                rewardNames: [String], rewardWeights: [Double]) {
+    /// No defaults: those live in the notebook schema (`CellSchema.grpo`); the grpo cell fills every field.
+    public init(train: TrainConfig, loss: GRPOLoss, reference: ReferenceModel, numGenerations: Int, numIterations: Int,
+                maxCompletionLength: Int, sampling: SamplingParams, generationBatch: Int, rewardNames: [String], rewardWeights: [Double]) {
         self.train = train; self.loss = loss; self.reference = reference
         self.numGenerations = numGenerations; self.numIterations = numIterations
         self.maxCompletionLength = maxCompletionLength; self.sampling = sampling; self.generationBatch = generationBatch

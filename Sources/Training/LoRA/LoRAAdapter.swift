@@ -22,8 +22,8 @@ public struct LoRAConfig: Codable, Equatable, Sendable {
     /// rsLoRA: scale alpha/√r instead of alpha/r.
     public var useRSLoRA: Bool
 
-    public init(rank: Int = 16, alpha: Double = 16, dropout: Double = 0,
-                targets: [LoRATarget] = LoRATarget.allCases, useRSLoRA: Bool = false) {
+    /// No defaults: the notebook schema holds them (`r`, `lora_alpha`, …).
+    public init(rank: Int, alpha: Double, dropout: Double, targets: [LoRATarget], useRSLoRA: Bool) {
         self.rank = rank; self.alpha = alpha; self.dropout = dropout
         self.targets = LoRATarget.allCases.filter { targets.contains($0) }
         self.useRSLoRA = useRSLoRA

@@ -11,7 +11,7 @@ public struct DPOConfig: Codable, Equatable, Sendable {
     public var loss: DPOLoss
     public var reference: ReferenceModel
 
-    public init(train: TrainConfig = TrainConfig(), loss: DPOLoss = DPOLoss(), reference: ReferenceModel = .base) {
+    public init(train: TrainConfig, loss: DPOLoss, reference: ReferenceModel) {
         self.train = train; self.loss = loss; self.reference = reference
     }
 

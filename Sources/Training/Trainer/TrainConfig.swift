@@ -2,62 +2,72 @@ import Foundation
 import Kernels
 
 /// Everything that decides a training run's numbers (recorded with the run, stored in every
-/// checkpoint, compared on resume).
+/// checkpoint, compared on resume). It has no defaults: those live in the notebook schema
+/// (`CellSchema.train`), and the train cell fills every field from it.
 public struct TrainConfig: Codable, Equatable, Sendable {
-    public var lora = LoRAConfig()
+    public var lora: LoRAConfig
     /// Sequences per micro-batch (laid end to end, no padding).
-    public var batchSize = 2
+    public var batchSize: Int
     /// Micro-batches per optimiser step; the loss is normalised by the trained tokens of the
     /// whole window, so 4 × 1 equals one batch of 4.
-    public var gradAccum = 4
-    public var lr = 2e-4
-    public var scheduler: LRSchedule.Kind = .linear
-    public var warmupSteps = 5
+    public var gradAccum: Int
+    public var lr: Double
+    public var scheduler: LRSchedule.Kind
+    public var warmupSteps: Int
     /// Used only when `warmupSteps` is 0 (transformers' `get_warmup_steps`: steps win when > 0).
-    public var warmupRatio = 0.0
+    public var warmupRatio: Double
     /// Optimiser steps; 0 = `epochs` passes over the data.
-    public var maxSteps = 60
-    public var epochs = 1
-    public var weightDecay = 0.01
+    public var maxSteps: Int
+    public var epochs: Int
+    public var weightDecay: Double
     /// Clip the global gradient norm to this (0 = no clipping; the norm is logged either way).
-    public var maxGradNorm = 1.0
+    public var maxGradNorm: Double
     /// Drives adapter init, dropout and data order.
-    public var seed: UInt64 = 3407
+    public var seed: UInt64
     /// Validation loss every N steps (0 = only at the end).
-    public var evalEvery = 0
+    public var evalEvery: Int
     /// Checkpoint every N steps (0 = only at the end).
-    public var saveEvery = 20
-    public var gradientCheckpointing = false
+    public var saveEvery: Int
+    public var gradientCheckpointing: Bool
     /// What the frozen base's products compute in (LoRA and everything else stay fp32).
-    public var computeDType: ComputeDType = .fp32
+    public var computeDType: ComputeDType
 
-    public init() {}
+    public init(lora: LoRAConfig, batchSize: Int, gradAccum: Int, lr: Double, scheduler: LRSchedule.Kind,
+                warmupSteps: Int, warmupRatio: Double, maxSteps: Int, epochs: Int, weightDecay: Double,
+                maxGradNorm: Double, seed: UInt64, evalEvery: Int, saveEvery: Int, gradientCheckpointing: Bool,
+                computeDType: ComputeDType) {
+        self.lora = lora; self.batchSize = batchSize; self.gradAccum = gradAccum; self.lr = lr
+        self.scheduler = scheduler; self.warmupSteps = warmupSteps; self.warmupRatio = warmupRatio
+        self.maxSteps = maxSteps; self.epochs = epochs; self.weightDecay = weightDecay
+        self.maxGradNorm = maxGradNorm; self.seed = seed; self.evalEvery = evalEvery; self.saveEvery = saveEvery
+        self.gradientCheckpointing = gradientCheckpointing; self.computeDType = computeDType
+    }
 
     private enum CodingKeys: String, CodingKey {
         case lora, batchSize, gradAccum, lr, scheduler, warmupSteps, warmupRatio, maxSteps, epochs, weightDecay,
              maxGradNorm, seed, evalEvery, saveEvery, gradientCheckpointing, computeDType
     }
 
-    /// Keys added after a config was stored (checkpoints, records) take their defaults.
+    /// Keys recorded only by later versions (checkpoints, records) read as what ran before they
+    /// existed: no ratio warmup, no gradient checkpointing, fp32 products.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = TrainConfig()
-        lora = try c.decodeIfPresent(LoRAConfig.self, forKey: .lora) ?? d.lora
-        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
-        gradAccum = try c.decodeIfPresent(Int.self, forKey: .gradAccum) ?? d.gradAccum
-        lr = try c.decodeIfPresent(Double.self, forKey: .lr) ?? d.lr
-        scheduler = try c.decodeIfPresent(LRSchedule.Kind.self, forKey: .scheduler) ?? d.scheduler
-        warmupSteps = try c.decodeIfPresent(Int.self, forKey: .warmupSteps) ?? d.warmupSteps
-        warmupRatio = try c.decodeIfPresent(Double.self, forKey: .warmupRatio) ?? d.warmupRatio
-        maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps) ?? d.maxSteps
-        epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? d.epochs
-        weightDecay = try c.decodeIfPresent(Double.self, forKey: .weightDecay) ?? d.weightDecay
-        maxGradNorm = try c.decodeIfPresent(Double.self, forKey: .maxGradNorm) ?? d.maxGradNorm
-        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
-        evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery) ?? d.evalEvery
-        saveEvery = try c.decodeIfPresent(Int.self, forKey: .saveEvery) ?? d.saveEvery
-        gradientCheckpointing = try c.decodeIfPresent(Bool.self, forKey: .gradientCheckpointing) ?? d.gradientCheckpointing
-        computeDType = try c.decodeIfPresent(ComputeDType.self, forKey: .computeDType) ?? d.computeDType
+        lora = try c.decode(LoRAConfig.self, forKey: .lora)
+        batchSize = try c.decode(Int.self, forKey: .batchSize)
+        gradAccum = try c.decode(Int.self, forKey: .gradAccum)
+        lr = try c.decode(Double.self, forKey: .lr)
+        scheduler = try c.decode(LRSchedule.Kind.self, forKey: .scheduler)
+        warmupSteps = try c.decode(Int.self, forKey: .warmupSteps)
+        warmupRatio = try c.decodeIfPresent(Double.self, forKey: .warmupRatio) ?? 0
+        maxSteps = try c.decode(Int.self, forKey: .maxSteps)
+        epochs = try c.decode(Int.self, forKey: .epochs)
+        weightDecay = try c.decode(Double.self, forKey: .weightDecay)
+        maxGradNorm = try c.decode(Double.self, forKey: .maxGradNorm)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        evalEvery = try c.decode(Int.self, forKey: .evalEvery)
+        saveEvery = try c.decode(Int.self, forKey: .saveEvery)
+        gradientCheckpointing = try c.decodeIfPresent(Bool.self, forKey: .gradientCheckpointing) ?? false
+        computeDType = try c.decodeIfPresent(ComputeDType.self, forKey: .computeDType) ?? .fp32
     }
 
     /// Rejects settings that cannot train, naming the key as notebooks and the CLI spell it.
