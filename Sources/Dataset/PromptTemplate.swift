@@ -6,7 +6,11 @@ import Foundation
 /// Split point: the response (the trained part) begins at the first placeholder naming one
 /// of `responseColumns` (default `Complex_CoT`, `Response`). Everything before it is the
 /// prompt, so for the medical-cot template the prompt ends with `### Response:\n<think>\n`
-/// and `inferencePrompt` is exactly the prefix the model saw during training.
+/// and `inferencePrompt` is exactly the prefix the model saw during training. With no
+/// `responseColumns` the whole template is the prompt (GRPO's prompts have no response).
+///
+/// A placeholder naming an object column (MedQA's `options`, loaded as `options.A`, `options.B`,
+/// …) becomes its entries as lines `A. text`, in key order.
 public struct PromptTemplate: Sendable {
     enum Piece: Sendable, Equatable { case text(String); case column(String) }
     let pieces: [Piece]
@@ -64,6 +68,11 @@ public struct PromptTemplate: Sendable {
         if positional > 0 && positional < columns.count {
             throw DatasetError("\(source): \(columns.count) columns given for \(positional) positional {} placeholder(s)")
         }
+        if responseColumns.isEmpty {
+            self.pieces = pieces
+            self.split = pieces.count
+            return
+        }
         guard let s = pieces.firstIndex(where: { if case .column(let n) = $0 { return responseColumns.contains(n) } else { return false } }) else {
             throw DatasetError("\(source): no placeholder for a response column (\(responseColumns.joined(separator: ", "))); the response part starts at the first one")
         }
@@ -91,8 +100,8 @@ public struct PromptTemplate: Sendable {
     /// available columns and the closest one otherwise.
     public func validate(against dataset: Dataset) throws {
         let available = dataset.columns
-        for name in placeholders where !available.contains(name) {
-            if let r = dataset.rows.first(where: { $0.columns[name] == nil }), dataset.rows.contains(where: { $0.columns[name] != nil }) {
+        for name in placeholders where !available.contains(name) && !available.contains(where: { $0.hasPrefix(name + ".") }) {
+            if let r = dataset.rows.first(where: { Self.value(name, $0) == nil }), dataset.rows.contains(where: { Self.value(name, $0) != nil }) {
                 throw DatasetError("\(dataset.source): row \(r.index): missing column \"\(name)\" used by \(source)")
             }
             let hint = closest(to: name, in: available).map { "; closest: \"\($0)\"" } ?? ""
@@ -106,7 +115,7 @@ public struct PromptTemplate: Sendable {
             switch p {
             case .text(let t): out += t
             case .column(let n):
-                guard let v = row.columns[n] else {
+                guard let v = Self.value(n, row) else {
                     let hint = closest(to: n, in: row.columns.keys.sorted()).map { "; closest: \"\($0)\"" } ?? ""
                     throw DatasetError("\(source): row \(row.index): no column \"\(n)\" for \(self.source); available columns: \(row.columns.keys.sorted().joined(separator: ", "))\(hint)")
                 }
@@ -114,6 +123,14 @@ public struct PromptTemplate: Sendable {
             }
         }
         return out
+    }
+
+    /// A column's text, or an object column's entries as `key. value` lines in key order.
+    static func value(_ name: String, _ row: Row) -> String? {
+        if let v = row.columns[name] { return v }
+        let entries = row.columns.filter { $0.key.hasPrefix(name + ".") }.sorted { $0.key < $1.key }
+        guard !entries.isEmpty else { return nil }
+        return entries.map { "\($0.key.dropFirst(name.count + 1)). \($0.value)" }.joined(separator: "\n")
     }
 
     /// The prompt (untrained) and response (trained) texts of a row; prompt + response is the

@@ -59,6 +59,15 @@ public enum Vec {
         while i < n { x[i] *= s; i += 1 }
     }
 
+    /// x[i] /= d (IEEE division per element, as torch's `div_`, not a multiply by 1/d).
+    @inlinable @inline(__always)
+    public static func divide(_ x: UnsafeMutablePointer<Float>, _ d: Float, _ n: Int) {
+        var i = 0
+        let vd = V(repeating: d)
+        while i + 16 <= n { store(load(x + i) / vd, x + i); i += 16 }
+        while i < n { x[i] /= d; i += 1 }
+    }
+
     /// out = x / sqrt(mean(x²) + eps) · w  (Llama/Qwen RMSNorm). Returns the inverse RMS
     /// (the backward pass needs it).
     @discardableResult @inlinable @inline(__always)

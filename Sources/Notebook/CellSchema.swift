@@ -18,6 +18,7 @@ public enum CellSchema {
         case .score: return score
         case .export: return export
         case .dpo: return dpo
+        case .grpo: return grpo
         }
     }
 
@@ -36,6 +37,7 @@ public enum CellSchema {
         case .score: return "mean negative log-likelihood per token and perplexity of a text"
         case .export: return "save the adapter, or the model with it merged, as safetensors (PEFT / Hugging Face) or GGUF (llama.cpp, Ollama), read back and checked"
         case .dpo: return "DPO on preference pairs (prompt, chosen, rejected) against the reference model, as TRL"
+        case .grpo: return "GRPO: sample groups of completions per prompt, reward them, train on group-normalised advantages, as TRL"
         }
     }
 
@@ -177,6 +179,60 @@ extension CellSchema {
         shared(train, "eval_every"), shared(train, "save_every"), shared(train, "out"), shared(train, "gradient_checkpointing"),
         shared(train, "compute_dtype"),
         shared(train, "resume", help: "DPO checkpoint folder to resume from (same settings)"),
+        shared(train, "plot", help: "write the loss and reward curves PNGs at the end"),
+    ]
+}
+
+extension CellSchema {
+    /// `grpo`: prompts (data keys of its own), sampling, rewards, the loss (TRL v1.9.0's names and
+    /// defaults), and the optimisation keys of `train` (`batch_size` counts completions).
+    static let grpo: [ParamSpec] = [
+        .init("data", .string("notebooks/data/grpo-sample.jsonl"), "prompt rows, JSON or JSONL (path, or hf:org/name/file); the rewards read their other columns"),
+        shared(format, "split"),
+        .init("prompt", .string("{question}\n\n{options}"), "the prompt text: {column} placeholders ({{ }} for braces); an object column such as {options} becomes 'A. text' lines"),
+        .init("system", .string(""), "a system message before the prompt (with chat_template = true)"),
+        .init("chat_template", .bool(true), "wrap system + prompt in the model's own chat template with its generation prompt (false: the prompt text as it is)"),
+        .init("max_prompt_length", .int(512), "longest prompt in tokens; a longer prompt is an error naming its row", min: 1),
+        .init("num_generations", .int(8), "completions sampled per prompt (a group: advantages compare them)", min: 2),
+        .init("max_completion_length", .int(256), "longest completion in tokens, its end token included (also dr_grpo's normaliser)", min: 1),
+        .init("temperature", .double(1.0), "sampling temperature; log-probs are taken at it too (logits / T, as TRL)", min: 0, minExclusive: true),
+        .init("top_k", .int(0), "sample from the k most likely tokens (0 = off)", min: 0),
+        .init("top_p", .double(1.0), "nucleus sampling mass (1 = off)", min: 0, max: 1, minExclusive: true),
+        .init("generation_batch", .int(0), "completions decoded together (0 = all of a step's, 1 = one at a time); results do not depend on it", min: 0),
+        .init("rewards", .array([.string(BuiltinReward.thinkFormat.rawValue), .string(BuiltinReward.answerMatch.rawValue)]),
+              "built-in rewards (think_format: TRL's regex; answer_match: the answer after </think>; length: a penalty past length_target)",
+              choices: BuiltinReward.allCases.map(\.rawValue)),
+        .init("think_format_weight", .double(1.0), "weight of the think_format reward in the sum the advantages normalise"),
+        .init("answer_match_weight", .double(1.0), "weight of the answer_match reward"),
+        .init("length_weight", .double(1.0), "weight of the length reward"),
+        .init("command_weight", .double(1.0), "weight of the reward_command's reward"),
+        .init("answer_mode", .string(AnswerMatch.choice.rawValue), "answer_match: the chosen option letter (MedQA rows), the exact text, or SQuAD-normalised text",
+              choices: AnswerMatch.allCases.map(\.rawValue)),
+        .init("answer_column", .string("answer_idx"), "answer_match: the row's gold answer (the option letter with answer_mode = choice)"),
+        .init("options_column", .string("options"), "answer_match with answer_mode = choice: the row's options object (letter → text)"),
+        .init("length_target", .int(192), "length reward: 0 up to this many completion tokens", min: 0),
+        .init("length_cache", .int(64), "length reward: falls linearly to -1 over this many more tokens (DAPO's soft overlong punishment)", min: 0),
+        .init("reward_command", .string(""), "a program that scores completions, e.g. \"python3 my_reward.py\": JSON lines {prompt, completion, row, row_index} on stdin, one number per line on stdout (run without a shell; its files are hashed into the record)"),
+        .init("reward_timeout", .double(60), "seconds the reward command may take for one step's completions", min: 0, minExclusive: true),
+        .init("loss_type", .string(GRPOLossType.dapo.rawValue), "how token losses are normalised, as TRL v1.9.0 (dapo is its default)",
+              choices: GRPOLossType.allCases.map(\.rawValue)),
+        .init("epsilon", .double(0.2), "clip the probability ratio below at 1 - epsilon", min: 0, max: 0.99, minExclusive: true),
+        .init("epsilon_high", .double(0), "clip it above at 1 + epsilon_high (0 = epsilon, as TRL's None; DAPO uses 0.28)", min: 0),
+        .init("beta", .double(0), "weight of the KL penalty to the reference (0 = none, TRL's default: no reference forward)", min: 0),
+        .init("num_iterations", .int(1), "optimiser steps per generated batch (TRL's mu; > 1 makes the clip act)", min: 1),
+        .init("reference", .string("base"), "the KL's reference (beta > 0): base (the adapter disabled) or the starting adapter, frozen",
+              choices: ReferenceModel.allCases.map(\.rawValue)),
+        .init("adapter", .string("none"), "none (a fresh adapter) | auto (this session's adapter, from a train cell) | an adapter folder to start from (its r, lora_alpha, targets)"),
+        shared(train, "r"), shared(train, "lora_alpha"), shared(train, "lora_dropout"), shared(train, "use_rslora"),
+        shared(train, "targets"),
+        shared(train, "batch_size", .int(4), help: "completions per micro-batch (batch_size × grad_accum completions make a step: whole groups)"),
+        shared(train, "grad_accum", .int(2)),
+        shared(train, "lr", .double(1e-6)),
+        shared(train, "scheduler"), shared(train, "warmup_steps", .int(0)), shared(train, "warmup_ratio"),
+        shared(train, "max_steps", .int(20)), shared(train, "epochs"), shared(train, "weight_decay"), shared(train, "max_grad_norm"),
+        shared(train, "seed", help: "seed of LoRA init, dropout, prompt order and every completion's sampling seed"),
+        shared(train, "save_every"), shared(train, "out"), shared(train, "gradient_checkpointing"), shared(train, "compute_dtype"),
+        shared(train, "resume", help: "GRPO checkpoint folder to resume from (same settings)"),
         shared(train, "plot", help: "write the loss and reward curves PNGs at the end"),
     ]
 }

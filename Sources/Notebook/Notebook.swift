@@ -1,7 +1,7 @@
 import Foundation
 
 public enum CellKind: String, CaseIterable, Codable, Sendable {
-    case load, format, train, infer, eval, score, export, dpo
+    case load, format, train, infer, eval, score, export, dpo, grpo
 }
 
 /// One `key = value` line of a cell.

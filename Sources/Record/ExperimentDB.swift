@@ -259,6 +259,54 @@ public final class ExperimentDB: @unchecked Sendable {
         }
     }
 
+    /// Records GRPO completions of one cell in one transaction.
+    public func addCompletions(_ rows: [CompletionRecord]) throws {
+        guard !rows.isEmpty else { return }
+        let prepared = try rows.map { c -> [SQLValue?] in
+            let rewards = try JSON.encode(c.rewards.mapValues { "\($0)" })
+            let ids = "[" + c.completionIDs.map(String.init).joined(separator: ",") + "]"
+            return [.int(c.cellID), .int(Int64(c.step)), .int(Int64(c.row)), .int(Int64(c.generation)),
+                    .int(Int64(bitPattern: c.seed)), .text(c.prompt), .text(c.completion), .text(ids),
+                    .int(c.stoppedOnEOS ? 1 : 0), .text(rewards), c.reward.isNaN ? nil : .double(c.reward),
+                    c.advantage.isNaN ? nil : .double(c.advantage)]
+        }
+        try withDB { db in
+            try db.transaction {
+                for values in prepared {
+                    try db.execute("""
+                        INSERT INTO completions (cell_id, step, row, generation, seed, prompt, completion, completion_ids,
+                                                 stopped_on_eos, rewards_json, reward, advantage)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """, values)
+                }
+            }
+        }
+    }
+
+    /// A cell's GRPO completions in the order they were generated.
+    public func completions(cellID: Int64) throws -> [CompletionRecord] {
+        try withDB { db in
+            try db.query("""
+                SELECT step, row, generation, seed, prompt, completion, completion_ids, stopped_on_eos, rewards_json, reward, advantage
+                FROM completions WHERE cell_id = ? ORDER BY id
+                """, [.int(cellID)]) { s in
+                let what = "a completion of cell \(cellID) in \(path)"
+                guard let ids = try? JSONDecoder().decode([Int].self, from: Data((s.text(6) ?? "").utf8)) else {
+                    throw RecordError("completion_ids of \(what) is not a JSON array of integers")
+                }
+                var rewards: [String: Double] = [:]
+                for (k, v) in try JSON.decode(s.text(8) ?? "{}", what: "rewards_json of \(what)") {
+                    guard let x = Double(v) else { throw RecordError("rewards_json of \(what): \(k) is \(v), not a number") }
+                    rewards[k] = x
+                }
+                return CompletionRecord(cellID: cellID, step: Int(s.int(0) ?? 0), row: Int(s.int(1) ?? 0), generation: Int(s.int(2) ?? 0),
+                                        seed: UInt64(bitPattern: s.int(3) ?? 0), prompt: s.text(4) ?? "", completion: s.text(5) ?? "",
+                                        completionIDs: ids, stoppedOnEOS: (s.int(7) ?? 0) != 0, rewards: rewards,
+                                        reward: s.double(9) ?? .nan, advantage: s.double(10) ?? .nan)
+            }
+        }
+    }
+
     public func addArtifact(cellID: Int64, path artifactPath: String, kind: String, sha256: String? = nil, bytes: Int64? = nil) throws {
         try withDB { db in
             try db.execute("INSERT INTO artifacts (cell_id, path, kind, sha256, bytes) VALUES (?, ?, ?, ?, ?)",

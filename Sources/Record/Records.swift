@@ -122,3 +122,38 @@ public struct ArtifactRecord: Sendable, Equatable {
     public let sha256: String?
     public let bytes: Int64?
 }
+
+/// One GRPO completion as recorded (table `completions`).
+public struct CompletionRecord: Sendable, Equatable {
+    public var cellID: Int64
+    /// The optimiser step that generated it (1-based).
+    public var step: Int
+    public var row: Int
+    /// Its place in the prompt's group (0-based).
+    public var generation: Int
+    public var seed: UInt64
+    public var prompt: String
+    public var completion: String
+    public var completionIDs: [Int]
+    public var stoppedOnEOS: Bool
+    /// Each reward function's value, by name.
+    public var rewards: [String: Double]
+    public var reward: Double
+    public var advantage: Double
+
+    public init(cellID: Int64, step: Int, row: Int, generation: Int, seed: UInt64, prompt: String, completion: String,
+                completionIDs: [Int], stoppedOnEOS: Bool, rewards: [String: Double], reward: Double, advantage: Double) {
+        self.cellID = cellID; self.step = step; self.row = row; self.generation = generation; self.seed = seed
+        self.prompt = prompt; self.completion = completion; self.completionIDs = completionIDs; self.stoppedOnEOS = stoppedOnEOS
+        self.rewards = rewards; self.reward = reward; self.advantage = advantage
+    }
+
+    /// Equal when every field is, bit for bit (a NaN matching a NaN): what a replay checks.
+    public static func == (a: CompletionRecord, b: CompletionRecord) -> Bool {
+        func same(_ x: Double, _ y: Double) -> Bool { x.bitPattern == y.bitPattern || (x.isNaN && y.isNaN) }
+        return a.step == b.step && a.row == b.row && a.generation == b.generation && a.seed == b.seed && a.prompt == b.prompt
+            && a.completion == b.completion && a.completionIDs == b.completionIDs && a.stoppedOnEOS == b.stoppedOnEOS
+            && a.rewards.keys.sorted() == b.rewards.keys.sorted() && a.rewards.allSatisfy { same($0.value, b.rewards[$0.key]!) }
+            && same(a.reward, b.reward) && same(a.advantage, b.advantage)
+    }
+}

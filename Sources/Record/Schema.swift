@@ -11,6 +11,7 @@ enum Schema {
         Migration(version: 1, sql: v1),
         Migration(version: 2, sql: v2),
         Migration(version: 3, sql: v3),
+        Migration(version: 4, sql: v4),
     ]
 
     /// Pragmas applied to every connection (also used by the crash-safety test's child process).
@@ -150,6 +151,30 @@ enum Schema {
             sha256    TEXT NOT NULL,
             hashed_at REAL NOT NULL
         );
+        """
+
+    /// v4: GRPO's sampled completions, one row each: the optimiser step that generated it, its
+    /// data row and place in the prompt's group, its sampling seed, prompt and completion text and
+    /// token ids, whether it ended on an end-of-turn token, each reward function's value
+    /// (`rewards_json`: name → shortest round-trip decimal), the weighted reward and the
+    /// group-normalised advantage. A replay compares them token by token and value by value.
+    static let v4 = """
+        CREATE TABLE completions (
+            id             INTEGER PRIMARY KEY,
+            cell_id        INTEGER NOT NULL REFERENCES cell_executions(id) ON DELETE CASCADE,
+            step           INTEGER NOT NULL,
+            row            INTEGER NOT NULL,
+            generation     INTEGER NOT NULL,
+            seed           INTEGER NOT NULL,   -- UInt64 stored by bit pattern
+            prompt         TEXT NOT NULL,
+            completion     TEXT NOT NULL,
+            completion_ids TEXT NOT NULL,      -- JSON array of token ids
+            stopped_on_eos INTEGER NOT NULL,
+            rewards_json   TEXT NOT NULL DEFAULT '{}',
+            reward         REAL,               -- NULL means NaN
+            advantage      REAL
+        );
+        CREATE INDEX completions_cell ON completions(cell_id, step);
         """
 
     /// Brings the database to the newest version in `migrations`, all-or-nothing.

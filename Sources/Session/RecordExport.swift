@@ -5,7 +5,7 @@ import Record
 /// `export-record RUN --format json|csv`.
 extension RecordViews {
     /// Everything recorded about a run as a JSON object: summary, environment, cells (resolved
-    /// parameters, changes, seed, input hashes, outcome, details, metrics by name, generations,
+    /// parameters, changes, seed, input hashes, outcome, details, metrics by name, generations, GRPO completions,
     /// artifacts).
     public static func json(_ d: RunDetail, db: ExperimentDB) throws -> [String: Any] {
         let s = d.summary, e = d.environment
@@ -43,6 +43,14 @@ extension RecordViews {
                 o["output_ids"] = g.outputIDs
                 o["tokens_per_s"] = g.tokensPerSecond
                 return o
+            }
+            let completions = try db.completions(cellID: c.id)
+            if !completions.isEmpty {
+                cell["completions"] = completions.map { x -> [String: Any] in
+                    ["step": x.step, "row": x.row, "generation": x.generation, "seed": NSNumber(value: x.seed), "prompt": x.prompt,
+                     "completion": x.completion, "completion_ids": x.completionIDs, "stopped_on_eos": x.stoppedOnEOS,
+                     "rewards": x.rewards.mapValues(jsonNumber), "reward": jsonNumber(x.reward), "advantage": jsonNumber(x.advantage)]
+                }
             }
             cell["artifacts"] = try db.artifacts(cellID: c.id).map { a -> [String: Any] in
                 var o: [String: Any] = ["path": a.path, "kind": a.kind]

@@ -117,6 +117,11 @@ public enum RecordViews {
                 if let tps = g.tokensPerSecond { gl += ", \(String(format: "%.1f", tps)) tok/s" }
                 out.append(gl + ")")
             }
+            let comps = try db.completions(cellID: c.id)
+            if !comps.isEmpty {
+                let best = comps.max { $0.reward < $1.reward }!
+                out.append("      \(comps.count) completions over \(Set(comps.map(\.step)).count) generations (table completions); best reward \(best.reward): step \(best.step) row \(best.row): \(short(oneLine(best.completion), 60))")
+            }
             for a in try db.artifacts(cellID: c.id) {
                 var al = "      artifact \(a.kind) \(a.path)"
                 if let b = a.bytes { al += "  \(bytes(b))" }

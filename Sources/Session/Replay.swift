@@ -13,12 +13,15 @@ public struct ReplayReport: Sendable {
         /// A generation's token at a position (nil: that side ended earlier; ids nil for records
         /// made before token ids were kept, then the texts differ).
         case generation(cell: Int, index: Int, token: Int, recorded: Int?, replayed: Int?)
+        /// A GRPO completion's token at a position (nil: that side ended earlier or has no such
+        /// completion); token nil when the ids agree but the text, seed, rewards or advantage differ.
+        case completion(cell: Int, index: Int, token: Int?, recorded: Int?, replayed: Int?)
         /// A cell that ran in the original but not in the replay (or the reverse).
         case cellCount(recorded: Int, replayed: Int)
 
         var cell: Int {
             switch self {
-            case .metric(let c, _, _, _, _), .generation(let c, _, _, _, _): return c
+            case .metric(let c, _, _, _, _), .generation(let c, _, _, _, _), .completion(let c, _, _, _, _): return c
             case .cellCount: return Int.max
             }
         }
@@ -30,6 +33,9 @@ public struct ReplayReport: Sendable {
     /// Generations compared and their tokens.
     public let generations: Int
     public let generationTokens: Int
+    /// GRPO completions compared (tokens, text, seed, rewards, advantage) and their tokens.
+    public var completions = 0
+    public var completionTokens = 0
     /// The earliest difference: the first cell that differs, and in it the first step or token.
     public let firstDivergence: Divergence?
     /// Largest |recorded − replayed| per metric over all steps.
@@ -48,6 +54,7 @@ public struct ReplayReport: Sendable {
         guard let d = firstDivergence else {
             var s = head + "bit-identical — \(compared.count) metric curves, \(steps) values compared (\(Set(compared.map(\.metric)).sorted().joined(separator: ", ")))"
             if generations > 0 { s += ", \(generations) generations (\(generationTokens) tokens)" }
+            if completions > 0 { s += ", \(completions) completions (\(completionTokens) tokens, rewards and advantages)" }
             if !expectedBecause.isEmpty { s += "; even though \(expectedBecause.joined(separator: "; "))" }
             return s
         }
@@ -59,6 +66,12 @@ public struct ReplayReport: Sendable {
             what = "at cell \(c) step \(step), metric \(name): recorded \(show(a)), replayed \(show(b))"
         case .generation(let c, let i, let t, let a, let b):
             what = "at cell \(c), generation \(i + 1), token \(t + 1): recorded \(showID(a)), replayed \(showID(b))"
+        case .completion(let c, let i, let t, let a, let b):
+            if let t {
+                what = "at cell \(c), completion \(i + 1), token \(t + 1): recorded \(showID(a)), replayed \(showID(b))"
+            } else {
+                what = "at cell \(c), completion \(i + 1): same tokens, but its text, seed, rewards or advantage differ"
+            }
         case .cellCount(let a, let b):
             what = "in the cells run: \(a) recorded, \(b) replayed"
         }
@@ -72,7 +85,7 @@ public struct ReplayReport: Sendable {
 }
 
 /// Metrics that are measurements of time, not results (never compared).
-let timingMetrics: Set<String> = ["tokens_per_s"]
+let timingMetrics: Set<String> = Set(["tokens_per_s"]).union(grpoTimingMetrics)
 
 /// A replay that cannot start (changed inputs, other kernels without consent).
 public struct ReplayRefused: Error, CustomStringConvertible {
@@ -159,7 +172,7 @@ public func replayRun(_ runID: Int64, db: ExperimentDB, quiet: Bool = true, thre
                 values["threads"] = .int(t)
             }
             // Fresh output folders, so the original run's artifacts stay untouched.
-            if kind == .train || kind == .dpo || kind == .export {
+            if kind == .train || kind == .dpo || kind == .grpo || kind == .export {
                 let gguf = kind == .export && values["format"] == .string(ExportFormat.gguf.rawValue)   // one file, not a folder
                 values["out"] = .string("runs/replay-\(session.recorder.ensureRunIDText())-of-\(runID)-cell\(c.index)" + (gguf ? ".gguf" : ""))
             }
@@ -181,7 +194,7 @@ public func replayRun(_ runID: Int64, db: ExperimentDB, quiet: Bool = true, thre
     var compared: [(Int, String, Int)] = []
     var first: ReplayReport.Divergence? = nil
     var maxDelta: [String: Double] = [:]
-    var nGen = 0, nTok = 0
+    var nGen = 0, nTok = 0, nComp = 0, nCompTok = 0
     func note(_ d: ReplayReport.Divergence) { if first == nil || d.cell < first!.cell { first = d } }
     if replayCells.count != cells.count { note(.cellCount(recorded: cells.count, replayed: replayCells.count)) }
     for (orig, newID) in replayCells {
@@ -222,11 +235,33 @@ public func replayRun(_ runID: Int64, db: ExperimentDB, quiet: Bool = true, thre
                 cellFirst = .generation(cell: orig.index, index: i, token: 0, recorded: nil, replayed: nil)
             }
         }
+        let ca = try db.completions(cellID: orig.id), cb = try db.completions(cellID: newID)
+        for i in 0..<max(ca.count, cb.count) where cellFirst == nil {
+            guard i < ca.count, i < cb.count else {
+                cellFirst = .completion(cell: orig.index, index: i, token: 0, recorded: i < ca.count ? ca[i].completionIDs.first : nil,
+                                        replayed: i < cb.count ? cb[i].completionIDs.first : nil)
+                break
+            }
+            nComp += 1
+            nCompTok += ca[i].completionIDs.count
+            let x = ca[i].completionIDs, y = cb[i].completionIDs
+            if x != y {
+                let t = (0..<min(x.count, y.count)).first { x[$0] != y[$0] } ?? min(x.count, y.count)
+                cellFirst = .completion(cell: orig.index, index: i, token: t, recorded: t < x.count ? x[t] : nil, replayed: t < y.count ? y[t] : nil)
+            } else if ca[i] != cb[i] {
+                var a = ca[i], b = cb[i]
+                a.cellID = 0; b.cellID = 0
+                if a != b { cellFirst = .completion(cell: orig.index, index: i, token: nil, recorded: nil, replayed: nil) }
+            }
+        }
         if let d = cellFirst { note(d) }
     }
-    return ReplayReport(originalRunID: runID, replayRunID: session.runID, compared: compared.map { (cell: $0.0, metric: $0.1, steps: $0.2) },
+    var report = ReplayReport(originalRunID: runID, replayRunID: session.runID, compared: compared.map { (cell: $0.0, metric: $0.1, steps: $0.2) },
                         generations: nGen, generationTokens: nTok, firstDivergence: first, maxAbsDelta: maxDelta,
                         expectedBecause: expected)
+    report.completions = nComp
+    report.completionTokens = nCompTok
+    return report
 }
 
 extension RunRecorder {

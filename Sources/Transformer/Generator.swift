@@ -6,6 +6,9 @@ public struct GenerationResult: Sendable {
     public var ids: [Int]
     public var text: String
     public var stop: Stop
+    /// The end-of-turn token that stopped generation (`stop == .endOfTurn`; not in `ids`, as
+    /// it is not part of the answer, but trained on by GRPO as transformers' `generate` keeps it).
+    public var endToken: Int? = nil
     public var promptTokens: Int
     public var promptSeconds: Double
     public var decodeSeconds: Double
@@ -28,6 +31,7 @@ struct Decoding {
     var out: [Int] = []
     var text = ""
     var stop = GenerationResult.Stop.maxTokens
+    var endToken: Int?
     /// Text already handed to `onText`. With stop strings, a tail that could start one is
     /// held back until it is known not to, so nothing after a stop string is ever streamed.
     var emitted = 0
@@ -48,7 +52,7 @@ struct Decoding {
     mutating func step(_ logits: inout [Float]) -> Int? {
         guard !finished else { return nil }
         let next = sampler.next(&logits, history: history)
-        if stopIds.contains(next) { stop = .endOfTurn; finish(); return nil }
+        if stopIds.contains(next) { stop = .endOfTurn; endToken = next; finish(); return nil }
         out.append(next); history.append(next)
         text += stream.push(next)
         if !stopStrings.isEmpty {
@@ -77,7 +81,7 @@ struct Decoding {
     }
 
     func result(promptTokens: Int, promptSeconds: Double, decodeSeconds: Double) -> GenerationResult {
-        GenerationResult(ids: out, text: text, stop: stop, promptTokens: promptTokens,
+        GenerationResult(ids: out, text: text, stop: stop, endToken: endToken, promptTokens: promptTokens,
                          promptSeconds: promptSeconds, decodeSeconds: decodeSeconds)
     }
 
@@ -128,7 +132,8 @@ extension LanguageModel {
                           decodeSeconds: Date().timeIntervalSince(t1))
     }
 
-    /// Generates for several prompts at once: each prompt is prefilled alone, then every step
+    /// Generates for several prompts at once: each distinct prompt is prefilled alone (a repeated
+    /// one copies the first one's cache), then every step
     /// runs the sequences still going as one batch (`Forward.callAsFunction(batch:)`: one
     /// product per projection for all of them, attention per sequence against its own KV
     /// cache); each sequence stops on its own. Sequence i samples with `sampling` and seed
@@ -158,9 +163,19 @@ extension LanguageModel {
         let caches = prompts.map { _ in forward.makeCache() }
         var promptSeconds = [Double](repeating: 0, count: prompts.count)
         var next: [Int?] = []
+        // A prompt seen before (GRPO's group of completions of one prompt) is prefilled once: its
+        // cache and logits are copies of the first one's, which is what prefilling again computes.
+        var prefilled: [[Int]: (index: Int, logits: [Float])] = [:]
         for i in prompts.indices {
             let t0 = Date()
-            var logits = maxNewTokens > 0 ? try forward(prompts[i], cache: caches[i]) : []
+            var logits: [Float]
+            if let first = prefilled[prompts[i]] {
+                caches[i].copy(from: caches[first.index])
+                logits = first.logits
+            } else {
+                logits = maxNewTokens > 0 ? try forward(prompts[i], cache: caches[i]) : []
+                prefilled[prompts[i]] = (i, logits)
+            }
             promptSeconds[i] = Date().timeIntervalSince(t0)
             next.append(seqs[i].step(&logits))
         }

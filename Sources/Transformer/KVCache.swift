@@ -35,6 +35,18 @@ public final class KVCache: @unchecked Sendable {
 
     func advance(_ n: Int) { count += n }
 
+    /// Becomes a copy of `other` (same layers and width): its positions, bit for bit.
+    func copy(from other: KVCache) {
+        precondition(other.width == width && other.keys.count == keys.count, "KVCache: copy between different shapes")
+        count = 0
+        reserve(other.count)
+        for l in 0..<keys.count {
+            keys[l].update(from: other.keys[l], count: other.count * width)
+            values[l].update(from: other.values[l], count: other.count * width)
+        }
+        count = other.count
+    }
+
     /// Forgets positions from `n` on (e.g. to reuse a shared prompt prefix).
     public func truncate(to n: Int) { count = min(count, max(0, n)) }
     public var bytes: Int { 2 * keys.count * capacity * width * 4 }

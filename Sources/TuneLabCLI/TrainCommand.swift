@@ -70,18 +70,19 @@ func cellFlagsHelp(_ kinds: [CellKind], fixed: Set<String> = [], intro: String) 
 
 /// What `tunelab train` trains: which cells run after `load`.
 enum TrainMethod: String, ExpressibleByArgument, CaseIterable {
-    case sft, dpo
+    case sft, dpo, grpo
     var kinds: [CellKind] {
         switch self {
         case .sft: return [.load, .format, .train]
         case .dpo: return [.load, .dpo]
+        case .grpo: return [.load, .grpo]
         }
     }
 }
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "LoRA/QLoRA fine-tuning: SFT (a load, a format and a train cell) or DPO (a load and a dpo cell); recorded as a run.",
+        abstract: "LoRA/QLoRA fine-tuning: SFT (a load, a format and a train cell), DPO (a load and a dpo cell) or GRPO (a load and a grpo cell); recorded as a run.",
         discussion: """
             Every flag is a parameter of one of these cells, with the notebook's defaults and checks; \
             `--format-seed` etc. reach a key another cell also has. Writes checkpoints, the PEFT adapter and \
@@ -92,9 +93,12 @@ struct Train: ParsableCommand {
 
             --method dpo (preference pairs; --adapter starts from an SFT adapter):
             \(CellFlags(kinds: CommandRun.flagOrder(TrainMethod.dpo.kinds)).help)
+
+            --method grpo (prompts; completions sampled, rewarded and recorded; --adapter starts from an SFT adapter):
+            \(CellFlags(kinds: CommandRun.flagOrder(TrainMethod.grpo.kinds)).help)
             """)
     @OptionGroup var record: RecordFlags
-    @Option(name: .long, help: "sft (supervised, on formatted examples) or dpo (on preference pairs).") var method: TrainMethod = .sft
+    @Option(name: .long, help: "sft (supervised, on formatted examples), dpo (on preference pairs) or grpo (on rewarded completions of prompts).") var method: TrainMethod = .sft
     @Argument(parsing: .allUnrecognized, help: "Cell parameters as flags (see below).") var flags: [String] = []
 
     func run() throws {

@@ -124,6 +124,45 @@ extension DatabaseTests {
         #expect(try db.notebookContent(runID: 1) == "# T\n")
     }
 
+    /// A v3 file (before GRPO) opens under v4 with its runs intact and an empty `completions`
+    /// table; completions round-trip bit for bit (a NaN reward too) and go with their cell.
+    @Test func v3FileGainsCompletions() throws {
+        let tmp = try TempDir()
+        let path = tmp.path("v3.sqlite")
+        let oldCell: Int64
+        do {
+            let v3 = try ExperimentDB(path: path, migrations: Array(Schema.migrations.prefix(3)))
+            #expect(try v3.schemaVersion() == 3)
+            let run = try v3.createRun(environment: env)
+            oldCell = try v3.startCell(runID: run, cellIndex: 1, kind: "train", params: ["lr": "1e-4"])
+            try v3.finishCell(oldCell, outcome: .ok)
+            try v3.finishRun(run, status: .completed)
+            #expect(try v3.scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'completions'") == "0")
+        }
+        let db = try ExperimentDB(path: path)
+        #expect(try db.schemaVersion() == 4 && (try db.integrityCheck()) == "ok")
+        #expect(try db.run(1)?.cells.first?.params == ["lr": "1e-4"])
+        #expect(try db.completions(cellID: oldCell).isEmpty)
+        let run = try db.createRun(environment: env)
+        let cell = try db.startCell(runID: run, cellIndex: 2, kind: "grpo")
+        let rows = [
+            CompletionRecord(cellID: cell, step: 1, row: 7, generation: 0, seed: UInt64.max - 3, prompt: "p", completion: "<think>a</think>B",
+                             completionIDs: [5, 9, 2], stoppedOnEOS: true, rewards: ["think_format": 1, "answer_match": 0.1 + 0.2],
+                             reward: 1.3000000000000003, advantage: -0.8660254037844387),
+            CompletionRecord(cellID: cell, step: 1, row: 7, generation: 1, seed: 3, prompt: "p", completion: "x",
+                             completionIDs: [], stoppedOnEOS: false, rewards: ["think_format": 0, "answer_match": .nan],
+                             reward: .nan, advantage: 0),
+        ]
+        try db.addCompletions(rows)
+        let back = try db.completions(cellID: cell)
+        #expect(back == rows)
+        #expect(back[0].rewards["answer_match"]! == 0.1 + 0.2 && back[0].seed == UInt64.max - 3 && back[1].reward.isNaN)
+        var changed = rows[0]; changed.advantage = changed.advantage.nextUp
+        #expect(changed != rows[0], "equality is bit for bit")
+        try db.execute(sql: "PRAGMA foreign_keys=ON; DELETE FROM runs WHERE id = \(run)")
+        #expect(try db.scalar("SELECT COUNT(*) FROM completions") == "0")
+    }
+
     @Test func rejectsAMisnumberedMigrationList() throws {
         let tmp = try TempDir()
         let skip = Migration(version: next + 1, sql: "SELECT 1;")

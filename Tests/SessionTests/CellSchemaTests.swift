@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import Dataset
 import Kernels
+import Metrics
 import Notebook
 import Training
 @testable import Session
@@ -11,7 +12,8 @@ import Training
 /// are the cases of the enums the cells parse them into.
 @Suite struct CellSchemaTests {
     /// The smallest parameters that make each kind buildable on its own.
-    static let required: [CellKind: [String: ParamValue]] = [.score: ["text": .string("x")]]
+    /// (grpo: groups of 2, so batch_size 1 or grad_accum 1 still make whole groups.)
+    static let required: [CellKind: [String: ParamValue]] = [.score: ["text": .string("x")], .grpo: ["num_generations": .int(2)]]
     /// A PEFT adapter folder in the fixtures (for keys that need one).
     static let adapterFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/lora_parity").path
@@ -35,7 +37,8 @@ import Training
                     if kind == .format && spec.key == "format" && choice == "mapping" { o["columns"] = .string("question=q,answer=a") }
                     if kind == .export && spec.key == "dtype" { o["merge"] = .bool(true) }
                     if spec.key == "compute_dtype" && choice == "bf16" && BF16.unavailableReason != nil { continue }
-                    if kind == .dpo && spec.key == "reference" && choice == "adapter" { o["adapter"] = .string(Self.adapterFolder) }
+                    if (kind == .dpo || kind == .grpo) && spec.key == "reference" && choice == "adapter" { o["adapter"] = .string(Self.adapterFolder) }
+                    if kind == .grpo && spec.key == "reference" && choice == "adapter" { o["beta"] = .double(0.04) }
                     do { try build(kind, o) } catch { Issue.record("\(kind.rawValue).\(spec.key) = \(choice): \(error)") }
                     tried += 1
                 }
@@ -56,11 +59,19 @@ import Training
         #expect(choices(.dpo, "layout") == PreferenceLayout.allCases.map(\.rawValue))
         #expect(choices(.dpo, "loss_type") == DPOLossType.allCases.map(\.rawValue))
         #expect(choices(.dpo, "reference") == ReferenceModel.allCases.map(\.rawValue))
-        // Keys dpo shares with train keep train's type, range and choices.
-        for key in ["r", "lora_alpha", "targets", "batch_size", "lr", "scheduler", "compute_dtype", "seed"] {
-            let a = CellSchema.spec(.train, key)!, b = CellSchema.spec(.dpo, key)!
-            #expect(a.type == b.type && a.min == b.min && a.max == b.max && a.choices == b.choices, "\(key)")
+        #expect(choices(.grpo, "loss_type") == GRPOLossType.allCases.map(\.rawValue))
+        #expect(choices(.grpo, "rewards") == BuiltinReward.allCases.map(\.rawValue))
+        #expect(choices(.grpo, "answer_mode") == AnswerMatch.allCases.map(\.rawValue))
+        #expect(choices(.grpo, "reference") == ReferenceModel.allCases.map(\.rawValue))
+        // Keys dpo and grpo share with train keep train's type, range and choices.
+        for kind in [CellKind.dpo, .grpo] {
+            for key in ["r", "lora_alpha", "targets", "batch_size", "lr", "scheduler", "compute_dtype", "seed"] {
+                let a = CellSchema.spec(.train, key)!, b = CellSchema.spec(kind, key)!
+                #expect(a.type == b.type && a.min == b.min && a.max == b.max && a.choices == b.choices, "\(kind) \(key)")
+            }
         }
+        // Every built-in reward has its weight key.
+        for r in BuiltinReward.allCases { #expect(CellSchema.spec(.grpo, r.rawValue + "_weight") != nil, "\(r.rawValue)_weight") }
     }
 
     /// Each numeric bound: the bound itself is accepted (unless exclusive), one step past it is
@@ -126,6 +137,17 @@ import Training
         #expect(refusal(.dpo, ["max_length": .int(64), "max_prompt_length": .int(64)]).hasPrefix("dpo.max_prompt_length:"))
         #expect(refusal(.dpo, ["targets": .array([])]).hasPrefix("dpo.targets: empty"))
         #expect(refusal(.dpo, ["resume": .string("/nonexistent")]).hasPrefix("dpo.resume:"))
+        #expect(refusal(.grpo, ["num_generations": .int(3)]).hasPrefix("grpo.num_generations: 3 does not divide"))
+        #expect(refusal(.grpo, ["reference": .string("adapter"), "adapter": .string(Self.adapterFolder)]).hasPrefix("grpo.reference: with beta = 0"))
+        #expect(refusal(.grpo, ["rewards": .array([])]).hasPrefix("grpo.rewards: empty, and no reward_command"))
+        #expect(refusal(.grpo, ["rewards": .array([.string("length"), .string("length")])]).hasPrefix("grpo.rewards: \"length\" is listed twice"))
+        #expect(refusal(.grpo, ["prompt": .string("no placeholder")]).hasPrefix("grpo.prompt: has no {column}"))
+        #expect(refusal(.grpo, ["prompt": .string("{question")]).hasPrefix("grpo.prompt:"))
+        #expect(refusal(.grpo, ["chat_template": .bool(false), "system": .string("s")]).hasPrefix("grpo.system:"))
+        #expect(refusal(.grpo, ["reward_command": .string("no-such-program-xyz score.py")]).hasPrefix("grpo.reward_command: no-such-program-xyz: no such program on PATH"))
+        #expect(refusal(.grpo, ["reward_command": .string("sh /nonexistent/score.sh")]).hasPrefix("grpo.reward_command: /nonexistent/score.sh: no such file"))
+        #expect(refusal(.grpo, ["reward_command": .string("python3 score.py | sort")]).hasPrefix("grpo.reward_command: python3 score.py | sort: '|' needs a shell"))
+        #expect(refusal(.grpo, ["resume": .string("/nonexistent")]).hasPrefix("grpo.resume:"))
     }
 
     /// A notebook's cell error names the file and the line of the key.

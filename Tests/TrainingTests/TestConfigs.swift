@@ -1,3 +1,4 @@
+import Transformer
 @testable import Training
 
 // Settings of the tests' runs, spelled out here: the product's defaults live in the notebook
@@ -14,5 +15,18 @@ extension LoRAConfig {
     static func fixture(rank: Int = 16, alpha: Double = 16, dropout: Double = 0, targets: [LoRATarget] = LoRATarget.allCases,
                         useRSLoRA: Bool = false) -> LoRAConfig {
         LoRAConfig(rank: rank, alpha: alpha, dropout: dropout, targets: targets, useRSLoRA: useRSLoRA)
+    }
+}
+
+extension GRPOLoss {
+    /// TRL's defaults except the loss type's: ε 0.2, no KL.
+    static var fixture: GRPOLoss { GRPOLoss(type: .dapo, epsilon: 0.2, epsilonHigh: nil, beta: 0) }
+}
+
+extension GRPOConfig {
+    /// 2 × 4 completions per step in groups of 8 (one prompt), one update per generation.
+    static var fixture: GRPOConfig {
+        GRPOConfig(train: .fixture, loss: .fixture, reference: .base, numGenerations: 8, numIterations: 1, maxCompletionLength: 64,
+                   sampling: SamplingParams(temperature: 1), generationBatch: 0, rewardNames: ["a"], rewardWeights: [1])
     }
 }

@@ -89,9 +89,12 @@ import Testing
         for i in prompts.indices {
             var q = p; q.seed = seeds[i]
             let one = try lm.generate(promptIds: prompts[i], maxNewTokens: 16, sampling: q, stopOnEndOfTurn: false)
-            #expect(batch[i].ids == one.ids, "sequence \(i), seed \(seeds[i])")
+            #expect(batch[i].ids == one.ids && batch[i].endToken == one.endToken, "sequence \(i), seed \(seeds[i])")
         }
         #expect(batch[0].ids != batch[1].ids)
+        // A repeated prompt is prefilled once; the copies start from the same cache and logits.
+        let same = try lm.generateBatch(prompts: [prompt, prompt, prompt], maxNewTokens: 16, sampling: p, seeds: [1, 2, 1], stopOnEndOfTurn: false)
+        #expect(same[0].ids == batch[0].ids && same[1].ids == batch[1].ids && same[2].ids == same[0].ids)
     }
 
     @Test func badInputIsRefused() throws {

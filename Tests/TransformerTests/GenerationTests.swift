@@ -15,6 +15,7 @@ import Testing
         #expect(out.stop == .endOfTurn)
         #expect(out.ids == want)
         #expect(lm.tokenizer.endOfTurnTokenIds.contains((r["new_ids"] as! [Int])[eosAt]))
+        #expect(out.endToken == (r["new_ids"] as! [Int])[eosAt], "the token that ended it is kept apart from the answer")
     }
 
     /// A stop string cuts the text right before it, also mid-token, and streaming emits

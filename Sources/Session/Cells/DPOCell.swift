@@ -39,11 +39,7 @@ final class DPOCell: SessionCell {
         if reference == .adapter && adapter == .none {
             throw p.error("reference", "\"adapter\" is the starting adapter, frozen: set adapter = \"auto\" or an adapter folder, or use reference = \"base\"")
         }
-        var lora: [String: String] = [:]
-        // Set to other than the default (a replay passes every recorded value, defaults included).
-        for k in ["r", "lora_alpha", "targets", "use_rslora"]
-        where p.explicitKeys.contains(k) && p.values[k] != CellSchema.spec(.dpo, k)?.defaultValue { lora[k] = p.values[k]!.text }
-        explicitLoRA = lora
+        explicitLoRA = StartingAdapter.explicitLoRA(p)
 
         let d = p.string("data")
         if d.isEmpty { throw p.error("data", "empty: give a JSON/JSONL file of prompt/chosen/rejected rows or hf:org/name/file") }
@@ -106,31 +102,10 @@ final class DPOCell: SessionCell {
 
     /// The starting adapter and the run's settings with its LoRA shape (the cell's dropout).
     private func start(_ state: SessionState, _ ctx: CellContext) throws -> (LoRAAdapter?, DPOConfig) {
-        let lm = try state.requireModel()
-        let a: LoRAAdapter?
-        switch adapter {
-        case .none: a = nil
-        case .session:
-            guard let s = state.adapter else {
-                throw ctx.params.error("adapter", "\"auto\" is this session's adapter, and no train cell has made one; run one first, or give a folder or \"none\"")
-            }
-            a = s
-        case .folder(let dir): a = try LoRAAdapter.load(directory: dir, model: lm.config)
-        }
         var c = config
-        guard let a else { return (nil, c) }
-        let shape = ["r": "\(a.config.rank)", "lora_alpha": ParamValue.double(a.config.alpha).text,
-                     "targets": ParamValue.array(a.config.targets.map { .string($0.rawValue) }).text,
-                     "use_rslora": "\(a.config.useRSLoRA)"]
-        for (k, v) in explicitLoRA.sorted(by: { $0.key < $1.key }) where shape[k] != v {
-            throw ctx.params.error(k, "is \(v), but the starting adapter has \(k) = \(shape[k]!); leave it unset (the adapter's shape is used)")
-        }
-        var lora = a.config
-        lora.dropout = c.train.lora.dropout
-        c.train.lora = lora
-        var start = a
-        start.config = lora
-        return (start, c)
+        let (a, train) = try StartingAdapter.resolve(adapter, explicitLoRA: explicitLoRA, train: c.train, state: state, params: ctx.params)
+        c.train = train
+        return (a, c)
     }
 
     func run(_ state: SessionState, _ ctx: CellContext) throws -> CellResult {

@@ -137,11 +137,7 @@ final class EvalCell: SessionCell {
                     }
                     options.append(o); gold.append(g)
                 }
-                let answers = outputs.map { o -> String in
-                    // Only the answer after the reasoning counts.
-                    guard let r = o.range(of: "</think>", options: .backwards) else { return o }
-                    return String(o[r.upperBound...])
-                }
+                let answers = outputs.map(Rewards.answerPart)   // only the answer after the reasoning counts
                 scores.append(ChoiceAccuracy.accuracy(answers: answers, options: options, gold: gold).score)
                 for i in rows.indices { perRow[i]["choice"] = ChoiceAccuracy.choice(in: answers[i], options: options[i]) ?? "-"; perRow[i]["gold"] = gold[i] }
             default: break

@@ -14,6 +14,11 @@ extension Ops {
     /// i.e. the cross-entropy gradient (softmax − onehot) scaled by −g_t. A sequence-level loss
     /// L(Σ_t log π(y_t)) passes g_t = ∂L/∂(sum) on every trained position of the sequence.
     ///
+    /// With `temperature` T ≠ 1 the logits are divided by T first (z/T, as TRL's GRPO scores the
+    /// policy at its sampling temperature), and the backward carries the chain rule's 1/T:
+    ///     ∂L/∂z = (g_t / T) · (onehot(y_t) − softmax(z/T)).
+    /// T = 1 leaves the logits untouched (no division), so DPO's and SFT's numbers do not move.
+    ///
     /// Returns log π per position (0 where untrained), each computed in Double from the Float
     /// logits exactly as `crossEntropy` computes its loss (the two are negatives, bit for bit).
     /// The backward call recomputes the logits (the objective needs every log-prob of the
@@ -21,13 +26,14 @@ extension Ops {
     /// Untrained positions skip the LM head; rows are split over workers and written per row,
     /// so the result does not depend on the worker count.
     static func tokenLogProbs(h: UnsafePointer<Float>, tokens T: Int, dim d: Int, head: some FrozenMatrix,
-                              targets: [Int], chunk: Int, dLogProb: [Float]? = nil,
+                              targets: [Int], chunk: Int, temperature: Float = 1, dLogProb: [Float]? = nil,
                               dh: UnsafeMutablePointer<Float>? = nil,
                               workspace: CrossEntropyWorkspace = CrossEntropyWorkspace()) throws -> [Double] {
         let V = head.rows
         guard targets.count == T else { throw OpsError("token log-probs: \(targets.count) targets for \(T) positions") }
         guard head.cols == d else { throw OpsError("token log-probs: LM head has \(head.cols) inputs, hidden size is \(d)") }
         guard chunk > 0 else { throw OpsError("token log-probs: chunk size must be positive, got \(chunk)") }
+        guard temperature > 0, temperature.isFinite else { throw OpsError("token log-probs: temperature must be > 0, got \(temperature)") }
         if let g = dLogProb, g.count != T { throw OpsError("token log-probs: \(g.count) gradients for \(T) positions") }
         if (dLogProb == nil) != (dh == nil) { throw OpsError("token log-probs: the backward needs both dLogProb and dh") }
         var rows: [Int] = []
@@ -52,6 +58,7 @@ extension Ops {
                 Parallel.forEachRange(n, minPerWorker: 4) { range in
                     for i in range {
                         let t = rows[start + i], l = logits + i * V, y = targets[t]
+                        if temperature != 1 { Vec.divide(l, temperature, V) }
                         let mx = Vec.max(l, V)
                         let ly = l[y]
                         var s: Double = 0
@@ -62,7 +69,8 @@ extension Ops {
                             j += n
                         }
                         lp[t] = Double(ly) - (Double(mx) + Foundation.log(s))
-                        if let g = dLogProb?[t] {
+                        if var g = dLogProb?[t] {
+                            if temperature != 1 { g /= temperature }   // ∂(z/T)/∂z
                             Vec.scale(l, -g / Float(s), V)   // −g · softmax
                             l[y] += g
                         }

@@ -44,8 +44,9 @@ final class PolicyModel {
     }
 
     /// log π(target) at every position of each sequence (0 where untrained), forward only, no
-    /// dropout: of the policy, or (`ofReference`) of the reference.
-    func tokenLogProbs(_ seqs: [TrainSequence], ofReference: Bool = false) throws -> [[Double]] {
+    /// dropout: of the policy, or (`ofReference`) of the reference; logits divided by
+    /// `temperature` first (see `Ops.tokenLogProbs`).
+    func tokenLogProbs(_ seqs: [TrainSequence], ofReference: Bool = false, temperature: Float = 1) throws -> [[Double]] {
         var rng = SeededRNG(seed: 0)   // unused: no dropout outside training
         if ofReference {
             switch reference {
@@ -63,7 +64,7 @@ final class PolicyModel {
         }
         let flat = try model.run(seqs, backward: false, dropoutRNG: &rng) { p in
             try Ops.tokenLogProbs(h: p.h, tokens: p.m, dim: p.dim, head: p.head, targets: p.targets, chunk: p.chunk,
-                                  workspace: p.workspace)
+                                  temperature: temperature, workspace: p.workspace)
         } ?? []
         return Self.split(flat, seqs)
     }
@@ -71,17 +72,17 @@ final class PolicyModel {
     /// One forward (with dropout from `rng`) and backward of the policy: `objective` gets the
     /// per-position log-probs of each sequence and returns ∂L/∂log π per position (same shape)
     /// and whatever it wants returned; the LoRA gradients accumulate into `model.grads`.
-    func train<R>(_ seqs: [TrainSequence], rng: inout SeededRNG,
+    func train<R>(_ seqs: [TrainSequence], rng: inout SeededRNG, temperature: Float = 1,
                   objective: ([[Double]]) throws -> (dLogProb: [[Float]], result: R)) throws -> R? {
         try model.run(seqs, backward: true, dropoutRNG: &rng) { p in
             let flat = try Ops.tokenLogProbs(h: p.h, tokens: p.m, dim: p.dim, head: p.head, targets: p.targets,
-                                             chunk: p.chunk, workspace: p.workspace)
+                                             chunk: p.chunk, temperature: temperature, workspace: p.workspace)
             let (g, result) = try objective(Self.split(flat, seqs))
             guard g.map(\.count) == seqs.map(\.ids.count) else {
                 throw TrainError("objective returned gradients of the wrong shape")
             }
             _ = try Ops.tokenLogProbs(h: p.h, tokens: p.m, dim: p.dim, head: p.head, targets: p.targets, chunk: p.chunk,
-                                      dLogProb: g.flatMap { $0 }, dh: p.dh, workspace: p.workspace)
+                                      temperature: temperature, dLogProb: g.flatMap { $0 }, dh: p.dh, workspace: p.workspace)
             return result
         }
     }
