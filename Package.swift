@@ -20,7 +20,8 @@ let package = Package(
         .executable(name: "tunelab", targets: ["tunelab"]),
         // The readers of outside bytes, for the fuzz targets in Fuzz/ (a package of its own,
         // built only by scripts/fuzz.sh).
-        .library(name: "TuneLabReaders", targets: ["ModelFiles", "Tokenization", "ChatTemplate", "Dataset", "Notebook", "Hub", "Training"]),
+        .library(name: "TuneLabReaders", targets: ["ModelFiles", "Tokenization", "ChatTemplate", "Dataset", "Notebook", "Hub",
+                                                  "Transformer", "Training"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -85,7 +85,7 @@ public struct HubClient: Sendable {
     /// is complete there, and when the hub is unreachable.
     public func downloadModel(repo: String, file: String? = nil, revision: String = "main") throws -> String {
         try checkRepo(repo)
-        if let file { try checkFile(file) }
+        if let file { try Self.checkFile(file) }
         let kind = RepoKind.model
         let what = "model \(repo)@\(revision)"
         if offline {
@@ -162,7 +162,7 @@ public struct HubClient: Sendable {
         try checkRepo(repo)
         let kind = RepoKind.dataset
         let what = "dataset \(repo)@\(revision)"
-        if !file.isEmpty { try checkFile(file) }
+        if !file.isEmpty { try Self.checkFile(file) }
         if offline {
             if let path = cachedDatasetFile(repo: repo, file: file, revision: revision) { return path }
             throw HubError.notCached(what: what + (file.isEmpty ? "" : " file \(file)"), cache: cacheDirectory, reason: "HF_HUB_OFFLINE is set")
@@ -275,7 +275,7 @@ public struct HubClient: Sendable {
 
     /// Downloads `file` into `snapshot` unless it is already there; returns its local path.
     private func fetch(_ kind: RepoKind, repo: String, sha: String, file: String, into snapshot: String) throws -> String {
-        try checkFile(file)
+        try Self.checkFile(file)
         let dest = snapshot + "/" + file
         let fm = FileManager.default
         if fm.fileExists(atPath: dest) { return dest }
@@ -460,7 +460,7 @@ public struct HubClient: Sendable {
     }
 
     /// File names come from the user and from the server: keep them inside the snapshot.
-    private func checkFile(_ file: String) throws {
+    static func checkFile(_ file: String) throws {
         let parts = file.split(separator: "/", omittingEmptySubsequences: false)
         guard !file.isEmpty, !file.hasPrefix("/"), parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }),
               !file.hasSuffix(".part"), !file.contains("\0") else {
