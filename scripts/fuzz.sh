@@ -30,14 +30,14 @@ build() {
 
 run() {
     local t=$1 seconds=$2; shift 2
-    local work="Fuzz/.work/$t"
+    local work="Fuzz/.work/$t" rc=0
     mkdir -p "$work/corpus"
     echo "== fuzz-$t: ${seconds}s${RUNS:+ or $RUNS runs} (seeds: Fuzz/Corpus/$t, $(ls "Fuzz/Corpus/$t" | wc -l) files)"
     TUNELAB_ROOT="$root" ASAN_OPTIONS="detect_leaks=0" \
         "Fuzz/.build/release/fuzz-$t" -max_total_time="$seconds" ${RUNS:+-runs=$RUNS} -timeout=10 -rss_limit_mb=2048 \
         -malloc_limit_mb=1024 -print_final_stats=1 -artifact_prefix="$work/" "$@" "$work/corpus" "Fuzz/Corpus/$t" 2>&1 \
-        | grep -Ev "^#[0-9]+\s+(NEW|REDUCE|pulse)|^INFO: " || true
-    return "${PIPESTATUS[0]}"
+        | { grep -Ev "^#[0-9]+\s+(NEW|REDUCE|pulse)|^INFO: |Recommended dictionary|# Uses: " || true; } || rc=$?
+    return $rc
 }
 
 case "${1:-}" in

@@ -61,6 +61,11 @@ public final class SafetensorsArchive: @unchecked Sendable {
                 guard let shard = value.string, !shard.isEmpty else {
                     throw ModelFileError(indexPath, "weight_map entry '\(tensor)' is not a file name")
                 }
+                // Shards sit next to the index: a name with a path in it ("../x", "/etc/x",
+                // "sub/x") would read a file outside the model folder.
+                guard !shard.contains("/"), !shard.contains("\\"), !shard.contains("\0"), shard != ".", shard != ".." else {
+                    throw ModelFileError(indexPath, "weight_map entry '\(tensor)' names the shard \(shard.debugDescription), which is not a file name in the model folder")
+                }
                 shardOf[tensor] = shard
                 if !shards.contains(shard) { shards.append(shard) }
             }
@@ -148,6 +153,11 @@ public final class SafetensorsArchive: @unchecked Sendable {
             tensors.append((begin, TensorInfo(name: name, shape: shape, type: type, data: base + dataStart + begin)))
         }
         tensors.sort { ($0.offset, $0.info.name) < ($1.offset, $1.info.name) }
+        // Tensors must not share bytes (the safetensors library refuses that too).
+        let extents = tensors.filter { $0.info.byteCount > 0 }
+        for (a, b) in zip(extents, extents.dropFirst()) where b.offset < a.offset + a.info.byteCount {
+            throw ModelFileError(path, "tensors '\(a.info.name)' (data bytes \(a.offset)..<\(a.offset + a.info.byteCount)) and '\(b.info.name)' (\(b.offset)..<\(b.offset + b.info.byteCount)) overlap")
+        }
         return (tensors.map(\.info), metadata)
     }
 }
