@@ -28,8 +28,8 @@ public final class GGUFFile: @unchecked Sendable {
     /// Bytes of one metadata string (a key or a value).
     static let maxStringBytes = 16 << 20
     /// Memory the parsed metadata may take, estimated as the stride of every value plus the bytes
-    /// of every string.
-    static let metadataBudget = 1 << 30
+    /// of every string (Qwen2.5's whole tokenizer, 151k tokens and merges, takes ~15 MB).
+    static let metadataBudget = 256 << 20
 
     public init(path: String) throws {
         let file = try MappedFile(path: path)

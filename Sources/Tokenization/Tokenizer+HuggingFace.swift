@@ -44,7 +44,8 @@ extension Tokenizer {
         do {
             obj = try JSONSerialization.jsonObject(with: data)
         } catch {
-            throw TokenizerError.file(path, "invalid JSON (\(error.localizedDescription))")
+            let ns = error as NSError
+            throw TokenizerError.file(path, "invalid JSON (\((ns.userInfo[NSDebugDescriptionErrorKey] as? String) ?? ns.localizedDescription))")
         }
         guard let dict = obj as? [String: Any] else { throw TokenizerError.file(path, "top level is not a JSON object") }
         return dict
