@@ -6,3 +6,6 @@ bash scripts/setup.sh
 export PATH="/opt/swift/usr/bin:$PATH"
 swift build -c release -Xswiftc -enable-testing --build-tests
 swift test -c release -Xswiftc -enable-testing --skip-build
+# Every fuzz target on the committed seed corpus, ~20 s each (scripts/fuzz.sh; a crash, timeout or
+# out-of-memory is a finding and fails this script). About 5 minutes with the build.
+bash scripts/fuzz.sh all "${FUZZ_SECONDS:-20}"

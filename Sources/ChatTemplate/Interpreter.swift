@@ -27,13 +27,14 @@ final class Interpreter {
     private var callDepth = 0
     /// A render's work (statements run, loop iterations, macro calls) and output are capped:
     /// `range` is limited to 100,000 items, but loops nest, so a template could otherwise run
-    /// for hours or fill memory. Real chat templates take a few hundred steps per message.
-    static let maxSteps = 10_000_000
+    /// for hours or fill memory. Real chat templates take tens of steps per message, so the cap
+    /// is a 20,000-message conversation; reaching it takes ~0.4 s.
+    static let maxSteps = 1_000_000
     static let maxOutputBytes = 16 << 20
     private var steps = 0
 
-    private func step() throws {
-        steps += 1
+    private func step(_ n: Int = 1) throws {
+        steps += n
         if steps > Interpreter.maxSteps {
             throw EngineError.render("the template ran more than \(Interpreter.maxSteps) steps (a loop that never ends?)")
         }
@@ -222,7 +223,15 @@ final class Interpreter {
 
     func eval(_ e: Expr, _ scope: Scope) throws -> Value {
         do {
-            return try evalInner(e, scope)
+            let v = try evalInner(e, scope)
+            // Large values cost steps by size (a step per 4 KB or 4k items): a loop copying a
+            // 10 MB string once per iteration runs out of budget in a second, not an hour.
+            switch v {
+            case .string(let s) where s.utf8.count > 4096: try step(s.utf8.count >> 12)
+            case .list(let a) where a.count > 4096: try step(a.count >> 12)
+            default: break
+            }
+            return v
         } catch let err as EngineError {
             throw err.located(e.pos)
         }

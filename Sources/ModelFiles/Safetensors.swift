@@ -133,7 +133,10 @@ public final class SafetensorsArchive: @unchecked Sendable {
             var shape: [Int] = []
             var count = 1
             for d in dims {
-                guard let v = d.int, v >= 0 else { throw ModelFileError(path, "tensor '\(name)': bad shape \(dims)") }
+                guard let v = d.int, v >= 0 else {
+                    let shown = dims.prefix(8).map { $0.int.map(String.init) ?? $0.double.map { "\($0)" } ?? "?" }
+                    throw ModelFileError(path, "tensor '\(name)': bad shape [\(shown.joined(separator: ", "))\(dims.count > 8 ? ", …" : "")] (dimensions must be integers ≥ 0)")
+                }
                 let (p, overflow) = count.multipliedReportingOverflow(by: v)
                 guard !overflow else { throw ModelFileError(path, "tensor '\(name)': shape \(shape + [v]) is too large") }
                 count = p
