@@ -220,9 +220,10 @@ public enum BF16 {
             wd[0] = Int64(key.k); wd[1] = Int64(key.n)
             if key.transB { ws[0] = 1; ws[1] = Int64(key.ldb) } else { ws[0] = Int64(key.ldb); ws[1] = 1 }
             dd[0] = Int64(key.m); dd[1] = Int64(key.n); ds[0] = Int64(key.ldc); ds[1] = 1
-            try check(dnnl_memory_desc_init_by_strides(&src, 2, sd, dnnl_bf16, ss), "source")
-            try check(dnnl_memory_desc_init_by_strides(&wei, 2, wd, dnnl_bf16, ws), "weights")
-            try check(dnnl_memory_desc_init_by_strides(&dst, 2, dd, dnnl_f32, ds), "destination")
+            let product = "bf16 matmul \(key.m)×\(key.k) · \(key.k)×\(key.n)"
+            try check(dnnl_memory_desc_init_by_strides(&src, 2, sd, dnnl_bf16, ss), "\(product): source layout (lda \(key.lda))")
+            try check(dnnl_memory_desc_init_by_strides(&wei, 2, wd, dnnl_bf16, ws), "\(product): weights layout (ldb \(key.ldb))")
+            try check(dnnl_memory_desc_init_by_strides(&dst, 2, dd, dnnl_f32, ds), "\(product): destination layout (ldc \(key.ldc))")
             var desc = dnnl_matmul_desc_t()
             try check(dnnl_matmul_desc_init(&desc, &src, &wei, nil, &dst), "matmul")
             var attr: dnnl_primitive_attr_t?
