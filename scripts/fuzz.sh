@@ -9,7 +9,8 @@
 #
 # Built with `-sanitize=fuzzer,address` in release (the readers as shipped: bounds-checked -O;
 # the Quantization / Kernels loops -Ounchecked) into Fuzz/.build. Seeds: Fuzz/Corpus/TARGET
-# (committed); inputs that reach new code go to Fuzz/.work/TARGET/corpus, findings (crash-*,
+# (committed), with Fuzz/Dictionaries/TARGET.dict when there is one; inputs that reach new code go
+# to Fuzz/.work/TARGET/corpus, findings (crash-*,
 # timeout-*, oom-*) to Fuzz/.work/TARGET/. Limits: 10 s per input, 2 GB RSS, 1 GB per malloc.
 # RUNS=N also stops after N executions (whichever comes first). Exit status: libFuzzer's (0: no
 # finding). The last lines printed give the execution count (stat::number_of_executed_units).
@@ -30,12 +31,13 @@ build() {
 
 run() {
     local t=$1 seconds=$2; shift 2
-    local work="Fuzz/.work/$t" rc=0
+    local work="Fuzz/.work/$t" rc=0 dict=()
+    [ -f "Fuzz/Dictionaries/$t.dict" ] && dict=(-dict="Fuzz/Dictionaries/$t.dict")
     mkdir -p "$work/corpus"
     echo "== fuzz-$t: ${seconds}s${RUNS:+ or $RUNS runs} (seeds: Fuzz/Corpus/$t, $(ls "Fuzz/Corpus/$t" | wc -l) files)"
     TUNELAB_ROOT="$root" ASAN_OPTIONS="detect_leaks=0" \
         "Fuzz/.build/release/fuzz-$t" -max_total_time="$seconds" ${RUNS:+-runs=$RUNS} -timeout=10 -rss_limit_mb=2048 \
-        -malloc_limit_mb=1024 -print_final_stats=1 -artifact_prefix="$work/" "$@" "$work/corpus" "Fuzz/Corpus/$t" 2>&1 \
+        -malloc_limit_mb=1024 -print_final_stats=1 -artifact_prefix="$work/" "${dict[@]}" "$@" "$work/corpus" "Fuzz/Corpus/$t" 2>&1 \
         | { grep -Ev "^#[0-9]+\s+(NEW|REDUCE|pulse)|^INFO: |Recommended dictionary|# Uses: " || true; } || rc=$?
     return $rc
 }
