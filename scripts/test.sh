@@ -8,3 +8,6 @@ swift build -c release -Xswiftc -enable-testing --build-tests
 swift test -c release -Xswiftc -enable-testing --skip-build
 # 10 training runs killed with SIGKILL at random instants (each phase), checked and resumed (~10 s).
 bash scripts/crash_trials.sh 10 --quick
+# Every fuzz target on the committed seed corpus, ~20 s each (scripts/fuzz.sh; a crash, timeout or
+# out-of-memory is a finding and fails this script). About 5 minutes with the build.
+bash scripts/fuzz.sh all "${FUZZ_SECONDS:-20}"

@@ -249,7 +249,7 @@ enum Access {
                 guard case .string(let old)? = args.get(0, "old"), case .string(let new)? = args.get(1, "new") else {
                     throw EngineError.render("replace() arguments must be str", args.pos)
                 }
-                return .string(PyStr.replace(s, old, new, try intArg(args.get(2, "count"), -1)))
+                return .string(try PyStr.replace(s, old, new, try intArg(args.get(2, "count"), -1)))
             }
         case "find", "count", "index", "rfind":
             return method(name) { args in
@@ -270,13 +270,13 @@ enum Access {
         case "join":
             return method(name) { args in
                 guard let items = args.get(0, "iterable") else { throw EngineError.render("join() takes exactly one argument", args.pos) }
-                return .string(
+                return .string(try PyStr.joined(
                     try items.iterate().map {
                         guard case .string(let x) = $0 else {
                             throw EngineError.render("sequence item: expected str instance, \($0.typeName) found", args.pos)
                         }
                         return x
-                    }.joined(separator: s))
+                    }, s))
             }
         case "removeprefix", "removesuffix":
             return method(name) { args in

@@ -123,7 +123,7 @@ enum Filters {
             let sep = try arg(0, "d").map(str) ?? ""
             var items = try v.iterate()
             if let a = arg(1, "attribute") { items = try items.map { try attribute($0, a) } }
-            return .string(items.map(\.str).joined(separator: sep))
+            return .string(try PyStr.joined(items.map(\.str), sep))
         case "list":
             return .list(try v.iterate())
         case "lower":
@@ -178,7 +178,7 @@ enum Filters {
         case "replace":
             guard let old = arg(0, "old"), let new = arg(1, "new") else { throw EngineError.render("replace() needs old and new") }
             let count = arg(2, "count").flatMap { $0.asInt } ?? -1
-            return .string(PyStr.replace(try str(v), old.str, new.str, count))
+            return .string(try PyStr.replace(try str(v), old.str, new.str, count))
         case "reverse":
             if case .string(let s) = v { return .string(String(scalars: s.scalars.reversed())) }
             return .list(try v.iterate().reversed())
@@ -254,6 +254,7 @@ enum Filters {
         case .string(let s)?: indent = s
         case let x?:
             guard let n = x.asInt else { throw EngineError.render("indent must be an int or a string") }
+            guard n <= Value.maxRepeatedLength else { throw EngineError.render("indent \(n) is too large") }
             indent = String(repeating: " ", count: max(0, n))
         }
         var itemSep = indent == nil ? ", " : ","
@@ -278,7 +279,11 @@ enum Filters {
     private static func indent(_ s: String, _ args: CallArgs) throws -> String {
         let width = args.get(0, "width") ?? .int(4)
         let pad: String
-        if case .string(let w) = width { pad = w } else { pad = String(repeating: " ", count: max(0, width.asInt ?? 4)) }
+        if case .string(let w) = width { pad = w } else {
+            let n = width.asInt ?? 4
+            guard n <= Value.maxRepeatedLength else { throw EngineError.render("indent width \(n) is too large") }
+            pad = String(repeating: " ", count: max(0, n))
+        }
         let first = args.get(1, "first")?.truthy ?? false
         let blank = args.get(2, "blank")?.truthy ?? false
         let text = s + "\n"

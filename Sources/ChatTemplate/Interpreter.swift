@@ -25,6 +25,26 @@ final class Interpreter {
     /// Macro recursion limit (Python's own recursion limit stops runaway Jinja macros).
     static let maxCallDepth = 64
     private var callDepth = 0
+    /// A render's work (statements run, loop iterations, macro calls) and output are capped:
+    /// `range` is limited to 100,000 items, but loops nest, so a template could otherwise run
+    /// for hours or fill memory. Real chat templates take tens of steps per message, so the cap
+    /// is a 20,000-message conversation; reaching it takes ~0.4 s.
+    static let maxSteps = 1_000_000
+    static let maxOutputBytes = 16 << 20
+    private var steps = 0
+
+    private func step(_ n: Int = 1) throws {
+        steps += n
+        if steps > Interpreter.maxSteps {
+            throw EngineError.render("the template ran more than \(Interpreter.maxSteps) steps (a loop that never ends?)")
+        }
+    }
+
+    private func checkOutput() throws {
+        if out.utf8.count > Interpreter.maxOutputBytes {
+            throw EngineError.render("the template's output exceeds \(Interpreter.maxOutputBytes >> 20) MB")
+        }
+    }
 
     init(now: @escaping () -> Date) { self.now = now }
 
@@ -32,6 +52,7 @@ final class Interpreter {
 
     func render(_ nodes: [Node], _ scope: Scope) throws -> String {
         out = ""
+        steps = 0
         _ = try exec(nodes, scope)
         return out
     }
@@ -47,11 +68,14 @@ final class Interpreter {
 
     func exec(_ nodes: [Node], _ scope: Scope) throws -> Flow {
         for node in nodes {
+            try step()
             switch node {
             case .text(let s):
                 out += s
+                try checkOutput()
             case .output(let e):
                 out += try eval(e, scope).str
+                try checkOutput()
             case .ifBlock(let branches, let elseBody):
                 var taken = false
                 for (cond, body) in branches where try eval(cond, scope).truthy {
@@ -78,6 +102,7 @@ final class Interpreter {
                 var v = Value.string(try capture(body, scope))
                 for f in filters { v = try applyFilter(f, v, scope) }
                 out += v.str
+                try checkOutput()
             case .with(let assigns, let body, let pos):
                 let inner = Scope(parent: scope)
                 for (t, e) in assigns { try assign(t, try eval(e, scope), inner, pos) }
@@ -110,6 +135,7 @@ final class Interpreter {
         }
         if let cond = loop.condition {
             items = try items.filter { item in
+                try step()
                 let s = Scope(parent: scope)
                 try assign(loop.target, item, s, loop.pos)
                 return try eval(cond, s).truthy
@@ -122,6 +148,7 @@ final class Interpreter {
         // Jinja's loop.depth only grows in recursive loops, which are not supported: always 1.
         let state = LoopState(items: items, depth: 1)
         for (k, item) in items.enumerated() {
+            try step()
             state.index0 = k
             let s = Scope(parent: scope)
             try assign(loop.target, item, s, loop.pos)
@@ -180,6 +207,7 @@ final class Interpreter {
             if self.callDepth >= Interpreter.maxCallDepth {
                 throw EngineError.render("maximum recursion depth exceeded in macro '\(def.name)'", args.pos)
             }
+            try self.step()
             self.callDepth += 1
             defer { self.callDepth -= 1 }
             return .string(try self.capture(def.body, s))
@@ -195,7 +223,15 @@ final class Interpreter {
 
     func eval(_ e: Expr, _ scope: Scope) throws -> Value {
         do {
-            return try evalInner(e, scope)
+            let v = try evalInner(e, scope)
+            // Large values cost steps by size (a step per 4 KB or 4k items): a loop copying a
+            // 10 MB string once per iteration runs out of budget in a second, not an hour.
+            switch v {
+            case .string(let s) where s.utf8.count > 4096: try step(s.utf8.count >> 12)
+            case .list(let a) where a.count > 4096: try step(a.count >> 12)
+            default: break
+            }
+            return v
         } catch let err as EngineError {
             throw err.located(e.pos)
         }

@@ -64,6 +64,9 @@ enum PercentFormat {
                 i += 1
                 precision = try number() ?? 0
             }
+            // Python would try (and fail) to allocate; here padding is capped like repetition.
+            if let w = width, w.magnitude > UInt(Value.maxRepeatedLength) { throw fail("field width \(w) is too large") }
+            if let p = precision, p.magnitude > UInt(Value.maxRepeatedLength) { throw fail("precision \(p) is too large") }
             while i < a.count, "hlL".unicodeScalars.contains(a[i]) { i += 1 }
             guard i < a.count else { throw fail("incomplete format") }
             let type = a[i]

@@ -81,22 +81,28 @@ enum PyStr {
         return try split(rev, revSep, maxsplit).reversed().map { String(scalars: $0.scalars.reversed()) }
     }
 
-    static func replace(_ s: String, _ old: String, _ new: String, _ count: Int) -> String {
+    /// Python's str.replace; the result is capped like repetition (`Value.maxRepeatedLength`).
+    static func replace(_ s: String, _ old: String, _ new: String, _ count: Int) throws -> String {
         let a = s.scalars, o = old.scalars, n = new.scalars
         var out: [Unicode.Scalar] = []
         var done = 0
+        func grow() throws {
+            if out.count > Value.maxRepeatedLength { throw EngineError.render("replace() result too large") }
+        }
         if o.isEmpty {
             for c in a {
-                if count < 0 || done < count { out += n; done += 1 }
+                if count < 0 || done < count { out += n; done += 1; try grow() }
                 out.append(c)
             }
             if count < 0 || done < count { out += n }
+            try grow()
             return String(scalars: out)
         }
         var i = 0
         while i < a.count {
             if (count < 0 || done < count) && i + o.count <= a.count && a[i..<(i + o.count)].elementsEqual(o) {
                 out += n
+                try grow()
                 i += o.count
                 done += 1
             } else {
@@ -105,6 +111,16 @@ enum PyStr {
             }
         }
         return String(scalars: out)
+    }
+
+    /// `items` joined by `separator`, refused beyond `Value.maxRepeatedLength` bytes.
+    static func joined(_ items: [String], _ separator: String) throws -> String {
+        var total = separator.utf8.count * max(0, items.count - 1)
+        for x in items {
+            total += x.utf8.count
+            if total > Value.maxRepeatedLength { throw EngineError.render("join() result too large") }
+        }
+        return items.joined(separator: separator)
     }
 
     static func count(_ s: String, _ sub: String) -> Int {

@@ -333,7 +333,7 @@ enum Value {
 
 extension Value {
     static func binary(_ op: String, _ a: Value, _ b: Value) throws -> Value {
-        if op == "~" { return .string(a.str + b.str) }
+        if op == "~" { return .string(try concatenated(a.str, b.str)) }
         if case .undefined(let hint) = a { throw EngineError.render(hint) }
         if case .undefined(let hint) = b { throw EngineError.render(hint) }
         func unsupported() -> EngineError {
@@ -341,9 +341,9 @@ extension Value {
         }
         if let x = a.number, let y = b.number { return try numeric(op, x, y) }
         switch (op, a, b) {
-        case ("+", .string(let s), .string(let t)): return .string(s + t)
-        case ("+", .list(let s), .list(let t)): return .list(s + t)
-        case ("+", .tuple(let s), .tuple(let t)): return .tuple(s + t)
+        case ("+", .string(let s), .string(let t)): return .string(try concatenated(s, t))
+        case ("+", .list(let s), .list(let t)): try checkRepeat(s.count + t.count, 1); return .list(s + t)
+        case ("+", .tuple(let s), .tuple(let t)): try checkRepeat(s.count + t.count, 1); return .tuple(s + t)
         case ("+", .string, _): throw EngineError.render("can only concatenate str (not \"\(b.typeName)\") to str")
         case ("+", .list, _): throw EngineError.render("can only concatenate list (not \"\(b.typeName)\") to list")
         case ("*", .string(let s), _) where b.asInt != nil: return .string(try repeated(s, b.asInt!))
@@ -361,6 +361,11 @@ extension Value {
     private static func checkRepeat(_ count: Int, _ n: Int) throws {
         let (total, overflow) = count.multipliedReportingOverflow(by: max(n, 0))
         if overflow || total > maxRepeatedLength { throw EngineError.render("repetition result too large") }
+    }
+    /// `s + t`, capped like repetition: a loop doubling a string would otherwise fill memory.
+    private static func concatenated(_ s: String, _ t: String) throws -> String {
+        if s.utf8.count + t.utf8.count > maxRepeatedLength { throw EngineError.render("string result too large") }
+        return s + t
     }
     private static func repeated(_ s: String, _ n: Int) throws -> String {
         try checkRepeat(s.unicodeScalars.count, n)

@@ -85,7 +85,7 @@ public struct HubClient: Sendable {
     /// is complete there, and when the hub is unreachable.
     public func downloadModel(repo: String, file: String? = nil, revision: String = "main") throws -> String {
         try checkRepo(repo)
-        if let file { try checkFile(file) }
+        if let file { try Self.checkFile(file) }
         let kind = RepoKind.model
         let what = "model \(repo)@\(revision)"
         if offline {
@@ -162,7 +162,7 @@ public struct HubClient: Sendable {
         try checkRepo(repo)
         let kind = RepoKind.dataset
         let what = "dataset \(repo)@\(revision)"
-        if !file.isEmpty { try checkFile(file) }
+        if !file.isEmpty { try Self.checkFile(file) }
         if offline {
             if let path = cachedDatasetFile(repo: repo, file: file, revision: revision) { return path }
             throw HubError.notCached(what: what + (file.isEmpty ? "" : " file \(file)"), cache: cacheDirectory, reason: "HF_HUB_OFFLINE is set")
@@ -233,14 +233,20 @@ public struct HubClient: Sendable {
         }
         let url = URL(string: "\(endpoint.absoluteString)/api/\(kind.cachePrefix)/\(repo)/revision/\(Self.encodeRevision(revision))")!
         let reply = try get(url, what: "\(kind.noun) \(repo)@\(revision)", kind: kind, repo: repo, revision: revision, file: nil)
-        guard let json = try? JSONSerialization.jsonObject(with: reply.body) as? [String: Any] else {
-            throw HubError.badResponse(url: url.absoluteString, reason: "not a JSON object (\(reply.body.count) bytes)")
+        return try Self.parseRepoInfo(reply.body, url: url.absoluteString)
+    }
+
+    /// The body of a revision reply: the commit sha and the repo's file names (checked again by
+    /// `checkFile` before any is used as a path).
+    static func parseRepoInfo(_ body: Data, url: String) throws -> RepoInfo {
+        guard let json = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {
+            throw HubError.badResponse(url: url, reason: "not a JSON object (\(body.count) bytes)")
         }
         guard let sha = json["sha"] as? String, Self.isCommitHash(sha) else {
-            throw HubError.badResponse(url: url.absoluteString, reason: "no 40-hex commit 'sha' field")
+            throw HubError.badResponse(url: url, reason: "no 40-hex commit 'sha' field")
         }
         guard let siblings = json["siblings"] as? [[String: Any]] else {
-            throw HubError.badResponse(url: url.absoluteString, reason: "no 'siblings' file list")
+            throw HubError.badResponse(url: url, reason: "no 'siblings' file list")
         }
         let files = siblings.compactMap { $0["rfilename"] as? String }
         return RepoInfo(sha: sha, files: files)
@@ -269,7 +275,7 @@ public struct HubClient: Sendable {
 
     /// Downloads `file` into `snapshot` unless it is already there; returns its local path.
     private func fetch(_ kind: RepoKind, repo: String, sha: String, file: String, into snapshot: String) throws -> String {
-        try checkFile(file)
+        try Self.checkFile(file)
         let dest = snapshot + "/" + file
         let fm = FileManager.default
         if fm.fileExists(atPath: dest) { return dest }
@@ -360,10 +366,7 @@ public struct HubClient: Sendable {
 
     private func mapStatus(_ reply: HTTPReply, url: URL, kind: RepoKind, repo: String, revision: String, file: String?) -> HubError {
         let code = reply.headers["x-error-code"]
-        var message = reply.headers["x-error-message"]
-        if message == nil, let json = try? JSONSerialization.jsonObject(with: reply.body) as? [String: Any] {
-            message = json["error"] as? String
-        }
+        var message = reply.headers["x-error-message"] ?? Self.serverMessage(reply.body)
         let repoWhat = "\(kind.noun) repository \(repo)"
         let fileWhat = file.map { "file \($0) in \(repoWhat)@\(revision)" }
         switch (reply.status, code) {
@@ -457,7 +460,7 @@ public struct HubClient: Sendable {
     }
 
     /// File names come from the user and from the server: keep them inside the snapshot.
-    private func checkFile(_ file: String) throws {
+    static func checkFile(_ file: String) throws {
         let parts = file.split(separator: "/", omittingEmptySubsequences: false)
         guard !file.isEmpty, !file.hasPrefix("/"), parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }),
               !file.hasSuffix(".part"), !file.contains("\0") else {
@@ -465,8 +468,18 @@ public struct HubClient: Sendable {
         }
     }
 
+    /// The `error` string of a JSON error body, if there is one.
+    static func serverMessage(_ body: Data) -> String? {
+        guard let json = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else { return nil }
+        return json["error"] as? String
+    }
+
     static func shardNames(indexPath: String) throws -> [String] {
-        guard let data = FileManager.default.contents(atPath: indexPath),
+        try shardNames(index: FileManager.default.contents(atPath: indexPath), path: indexPath)
+    }
+
+    static func shardNames(index data: Data?, path indexPath: String) throws -> [String] {
+        guard let data,
               let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let map = json["weight_map"] as? [String: Any] else {
             throw HubError.badResponse(url: indexPath, reason: "model.safetensors.index.json has no 'weight_map' object")

@@ -17,6 +17,17 @@ import Foundation
 /// part has (oneDNN accumulates each element over k in the same order at every M; checked for
 /// the model shapes by `WorkerCountKernelTests`): fixed 12-row-part tiles cost 13–40% on the LM head's
 /// products (one oneDNN call per part re-packs all of B).
+/// A oneDNN call that failed, with its status (the product it was part of is not computed).
+public struct OneDNNError: Error, CustomStringConvertible, Sendable {
+    public let what: String
+    public let status: Int
+
+    public var description: String {
+        let names = [1: "out of memory", 2: "invalid arguments", 3: "unimplemented", 5: "runtime error"]
+        return "oneDNN: \(what) failed with status \(status)\(names[status].map { " (\($0))" } ?? "")"
+    }
+}
+
 public enum BF16 {
     /// fp32 → bf16 bits, rounding to nearest, ties to even (as PyTorch's `.to(torch.bfloat16)`);
     /// NaN stays NaN (quieted), ±inf stays inf.
@@ -59,7 +70,7 @@ public enum BF16 {
     /// leading dimensions. op(B) is k×n: B stored n×k when `transB`, k×n otherwise.
     public static func gemm(transB: Bool, m: Int, n: Int, k: Int,
                             a: UnsafePointer<UInt16>, lda: Int, b: UnsafePointer<UInt16>, ldb: Int,
-                            accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) {
+                            accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) throws {
         guard m > 0, n > 0 else { return }
         guard k > 0 else {
             if !accumulate { for i in 0..<m { (c + i * ldc).initialize(repeating: 0, count: n) } }
@@ -69,17 +80,21 @@ public enum BF16 {
         let units = (m + 15) / 16
         let work = Double(m) * Double(n) * Double(k)
         if Parallel.isInsideJob || w <= 1 || units < 2 || work < BLAS.minSplitWork * 2 {
-            run(transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
-                accumulate: accumulate, c: c, ldc: ldc)
+            try run(transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                    accumulate: accumulate, c: c, ldc: ldc)
             return
         }
         let parts = Swift.min(w, units)
+        let failure = FirstFailure()
         Parallel.forEachItem(parts) { i in
             let lo = Swift.min(m, units * i / parts * 16), hi = Swift.min(m, units * (i + 1) / parts * 16)
             guard lo < hi else { return }
-            run(transB: transB, m: hi - lo, n: n, k: k, a: a + lo * lda, lda: lda, b: b, ldb: ldb,
-                accumulate: accumulate, c: c + lo * ldc, ldc: ldc)
+            do {
+                try run(transB: transB, m: hi - lo, n: n, k: k, a: a + lo * lda, lda: lda, b: b, ldb: ldb,
+                        accumulate: accumulate, c: c + lo * ldc, ldc: ldc)
+            } catch { failure.record(error) }
         }
+        try failure.rethrow()
     }
 
     /// "oneDNN 2.6.3, avx512_core_bf16 (native bf16)" — recorded with runs that compute in bf16.
@@ -107,15 +122,17 @@ public enum BF16 {
               dnnl_matmul_desc_init(&desc, &src, &wei, nil, &dst) == dnnl_success else {
             return "oneDNN rejected a bf16 matmul description"
         }
+        let cache: Cache
+        do { cache = try Cache.shared.get() } catch { return "\(error)" }
         var pd: dnnl_primitive_desc_t?
-        let status = dnnl_primitive_desc_create(&pd, &desc, nil, Cache.shared.engine, nil)
+        let status = dnnl_primitive_desc_create(&pd, &desc, nil, cache.engine, nil)
         if let pd { dnnl_primitive_desc_destroy(pd) }
         return status == dnnl_success
             ? nil : "oneDNN \(versionString) has no bf16 matmul for this CPU (ISA \(isaName(dnnl_get_effective_cpu_isa())))"
     }()
 
     private static var versionString: String {
-        let v = dnnl_version()!.pointee
+        guard let v = dnnl_version()?.pointee else { return "?" }
         return "\(v.major).\(v.minor).\(v.patch)"
     }
 
@@ -133,13 +150,13 @@ public enum BF16 {
 
     private static func run(transB: Bool, m: Int, n: Int, k: Int,
                             a: UnsafePointer<UInt16>, lda: Int, b: UnsafePointer<UInt16>, ldb: Int,
-                            accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        let cache = Cache.shared
+                            accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) throws {
+        let cache = try Cache.shared.get()
         let thread = Int(bitPattern: UInt(pthread_self()))
-        let e = cache.entry(Key(thread: thread, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc,
-                                accumulate: accumulate))
+        let e = try cache.entry(Key(thread: thread, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc,
+                                    accumulate: accumulate))
         omp_set_num_threads(1)
-        e.execute(a: a, b: b, c: c, scratch: cache.scratchpad(thread: thread, bytes: e.scratchBytes))
+        try e.execute(a: a, b: b, c: c, scratch: cache.scratchpad(thread: thread, bytes: e.scratchBytes))
     }
 
     struct Key: Hashable {
@@ -151,7 +168,7 @@ public enum BF16 {
 
     /// Primitives are JIT-compiled per shape (milliseconds): kept per shape and thread.
     final class Cache: @unchecked Sendable {
-        static let shared = Cache()
+        static let shared = Result { try Cache() }
         let engine: dnnl_engine_t
         private var entries: [Key: Entry] = [:]
         /// One scratchpad per thread, grown to the largest need and kept: a thread runs one product at
@@ -160,28 +177,29 @@ public enum BF16 {
         private var scratch: [Int: (pointer: UnsafeMutableRawPointer, bytes: Int)] = [:]
         private let lock = NSLock()
 
-        func scratchpad(thread: Int, bytes: Int) -> UnsafeMutableRawPointer? {
+        func scratchpad(thread: Int, bytes: Int) throws -> UnsafeMutableRawPointer? {
             guard bytes > 0 else { return nil }
             lock.lock(); defer { lock.unlock() }
             if let s = scratch[thread], s.bytes >= bytes { return s.pointer }
-            if let old = scratch[thread] { LargeBuffer.free(old.pointer) }
-            let p = LargeBuffer.allocate(bytes: bytes)
+            if let old = scratch[thread] { LargeBuffer.free(old.pointer); scratch[thread] = nil }
+            let p = try LargeBuffer.allocate(bytes: bytes, for: "oneDNN's scratchpad")
             scratch[thread] = (p, bytes)
             return p
         }
 
-        private init() {
+        private init() throws {
             var e: dnnl_engine_t?
-            check(dnnl_engine_create(&e, dnnl_cpu, 0), "engine")
-            engine = e!
+            try check(dnnl_engine_create(&e, dnnl_cpu, 0), "engine")
+            guard let e else { throw OneDNNError(what: "engine", status: -1) }
+            engine = e
         }
 
-        func entry(_ key: Key) -> Entry {
+        func entry(_ key: Key) throws -> Entry {
             lock.lock(); defer { lock.unlock() }
             if let e = entries[key] { return e }
             // Shapes follow batch lengths; a long run with varied lengths must not grow without bound.
             if entries.count >= 256 { entries.removeAll() }
-            let e = Entry(key, engine: engine)
+            let e = try Entry(key, engine: engine)
             entries[key] = e
             return e
         }
@@ -195,41 +213,47 @@ public enum BF16 {
         var scratchMD = dnnl_memory_desc_t()
         let scratchBytes: Int
 
-        init(_ key: Key, engine: dnnl_engine_t) {
+        init(_ key: Key, engine: dnnl_engine_t) throws {
             self.engine = engine
             var sd = [Int64](repeating: 0, count: 12), ss = sd, wd = sd, ws = sd, dd = sd, ds = sd
             sd[0] = Int64(key.m); sd[1] = Int64(key.k); ss[0] = Int64(key.lda); ss[1] = 1
             wd[0] = Int64(key.k); wd[1] = Int64(key.n)
             if key.transB { ws[0] = 1; ws[1] = Int64(key.ldb) } else { ws[0] = Int64(key.ldb); ws[1] = 1 }
             dd[0] = Int64(key.m); dd[1] = Int64(key.n); ds[0] = Int64(key.ldc); ds[1] = 1
-            check(dnnl_memory_desc_init_by_strides(&src, 2, sd, dnnl_bf16, ss), "source")
-            check(dnnl_memory_desc_init_by_strides(&wei, 2, wd, dnnl_bf16, ws), "weights")
-            check(dnnl_memory_desc_init_by_strides(&dst, 2, dd, dnnl_f32, ds), "destination")
+            let product = "bf16 matmul \(key.m)×\(key.k) · \(key.k)×\(key.n)"
+            try check(dnnl_memory_desc_init_by_strides(&src, 2, sd, dnnl_bf16, ss), "\(product): source layout (lda \(key.lda))")
+            try check(dnnl_memory_desc_init_by_strides(&wei, 2, wd, dnnl_bf16, ws), "\(product): weights layout (ldb \(key.ldb))")
+            try check(dnnl_memory_desc_init_by_strides(&dst, 2, dd, dnnl_f32, ds), "\(product): destination layout (ldc \(key.ldc))")
             var desc = dnnl_matmul_desc_t()
-            check(dnnl_matmul_desc_init(&desc, &src, &wei, nil, &dst), "matmul")
+            try check(dnnl_matmul_desc_init(&desc, &src, &wei, nil, &dst), "matmul")
             var attr: dnnl_primitive_attr_t?
-            check(dnnl_primitive_attr_create(&attr), "attributes")
+            try check(dnnl_primitive_attr_create(&attr), "attributes")
             defer { dnnl_primitive_attr_destroy(attr) }
-            check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode")
+            try check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode")
             if key.accumulate {
                 var ops: dnnl_post_ops_t?
-                check(dnnl_post_ops_create(&ops), "post-ops")
+                try check(dnnl_post_ops_create(&ops), "post-ops")
                 defer { dnnl_post_ops_destroy(ops) }
-                check(dnnl_post_ops_append_sum(ops, 1), "sum post-op")
-                check(dnnl_primitive_attr_set_post_ops(attr, ops), "post-ops")
+                try check(dnnl_post_ops_append_sum(ops, 1), "sum post-op")
+                try check(dnnl_primitive_attr_set_post_ops(attr, ops), "post-ops")
             }
             var pd: dnnl_primitive_desc_t?
-            check(dnnl_primitive_desc_create(&pd, &desc, attr, engine, nil),
+            try check(dnnl_primitive_desc_create(&pd, &desc, attr, engine, nil),
                   "bf16 matmul \(key.m)×\(key.k) · \(key.k)×\(key.n)")
             defer { dnnl_primitive_desc_destroy(pd) }
             scratchMD = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0)?.pointee ?? dnnl_memory_desc_t()
             scratchBytes = dnnl_memory_desc_get_size(&scratchMD)
             var p: dnnl_primitive_t?
-            check(dnnl_primitive_create(&p, pd), "primitive")
-            primitive = p!
-            var s: dnnl_stream_t?
-            check(dnnl_stream_create(&s, engine, dnnl_stream_default_flags.rawValue), "stream")
-            stream = s!
+            try check(dnnl_primitive_create(&p, pd), "primitive")
+            guard let p else { throw OneDNNError(what: "primitive", status: -1) }
+            var st: dnnl_stream_t?
+            let status = dnnl_stream_create(&st, engine, dnnl_stream_default_flags.rawValue)
+            guard status == dnnl_success, let st else {
+                dnnl_primitive_destroy(p)
+                throw OneDNNError(what: "stream", status: Int(status.rawValue))
+            }
+            primitive = p
+            stream = st
         }
 
         deinit {
@@ -238,26 +262,42 @@ public enum BF16 {
         }
 
         func execute(a: UnsafePointer<UInt16>, b: UnsafePointer<UInt16>, c: UnsafeMutablePointer<Float>,
-                     scratch: UnsafeMutableRawPointer?) {
+                     scratch: UnsafeMutableRawPointer?) throws {
             var ma: dnnl_memory_t?, mb: dnnl_memory_t?, mc: dnnl_memory_t?, msp: dnnl_memory_t?
-            check(dnnl_memory_create(&ma, &src, engine, UnsafeMutableRawPointer(mutating: a)), "memory")
-            check(dnnl_memory_create(&mb, &wei, engine, UnsafeMutableRawPointer(mutating: b)), "memory")
-            check(dnnl_memory_create(&mc, &dst, engine, UnsafeMutableRawPointer(c)), "memory")
+            defer { for mem in [ma, mb, mc, msp] where mem != nil { dnnl_memory_destroy(mem) } }
+            try check(dnnl_memory_create(&ma, &src, engine, UnsafeMutableRawPointer(mutating: a)), "memory")
+            try check(dnnl_memory_create(&mb, &wei, engine, UnsafeMutableRawPointer(mutating: b)), "memory")
+            try check(dnnl_memory_create(&mc, &dst, engine, UnsafeMutableRawPointer(c)), "memory")
             var args = [dnnl_exec_arg_t(arg: 1, memory: ma), dnnl_exec_arg_t(arg: 33, memory: mb),
                         dnnl_exec_arg_t(arg: 17, memory: mc)]   // DNNL_ARG_SRC, _WEIGHTS, _DST
             if let scratch {
-                check(dnnl_memory_create(&msp, &scratchMD, engine, scratch), "memory")
+                try check(dnnl_memory_create(&msp, &scratchMD, engine, scratch), "memory")
                 args.append(dnnl_exec_arg_t(arg: 80, memory: msp))   // DNNL_ARG_SCRATCHPAD
             }
-            check(dnnl_primitive_execute(primitive, stream, Int32(args.count), args), "execute")
-            check(dnnl_stream_wait(stream), "wait")
-            for mem in [ma, mb, mc, msp] where mem != nil { dnnl_memory_destroy(mem) }
+            try check(dnnl_primitive_execute(primitive, stream, Int32(args.count), args), "execute")
+            try check(dnnl_stream_wait(stream), "wait")
         }
     }
 
-    /// oneDNN fails only on programming errors here (shapes are validated by the callers) or
-    /// when it is missing an implementation: stop with what failed rather than compute garbage.
-    private static func check(_ s: dnnl_status_t, _ what: @autoclosure () -> String) {
-        if s != dnnl_success { fatalError("oneDNN: \(what()) failed with status \(s.rawValue)") }
+    /// oneDNN fails on programming errors (shapes are validated by the callers), when it has no
+    /// implementation or no memory: an error with its status, never garbage or a crash.
+    static func check(_ s: dnnl_status_t, _ what: @autoclosure () -> String) throws {
+        if s != dnnl_success { throw OneDNNError(what: what(), status: Int(s.rawValue)) }
+    }
+}
+
+/// The first error thrown on any worker of a parallel job (the others are dropped).
+final class FirstFailure: @unchecked Sendable {
+    private let lock = NSLock()
+    private var error: Error?
+
+    func record(_ e: Error) {
+        lock.lock(); defer { lock.unlock() }
+        if error == nil { error = e }
+    }
+
+    func rethrow() throws {
+        lock.lock(); defer { lock.unlock() }
+        if let error { throw error }
     }
 }

@@ -112,10 +112,16 @@ public enum BLAS {
         defer { partialLock.unlock() }
         if partialCapacity < parts * m * n {
             if let old = partialBuffer { LargeBuffer.free(old) }
-            partialCapacity = parts * m * n
-            partialBuffer = LargeBuffer.allocate(floats: partialCapacity)
+            partialBuffer = try? LargeBuffer.allocate(floats: parts * m * n, for: "partial products")
+            partialCapacity = partialBuffer == nil ? 0 : parts * m * n
         }
-        let partial = partialBuffer!
+        guard let partial = partialBuffer else {
+            // No memory for the partials (parts × m × n floats: the LM head's chunk, tens of MB):
+            // one whole product instead, which needs none. Its sums are ordered differently, so
+            // the last bits differ from the split path's (a replay would report it).
+            sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            return
+        }
         // Parts claimed by whichever worker is free (a busy machine delays some threads).
         Parallel.forEachItem(parts) { part in
             let k0 = k * part / parts, k1 = k * (part + 1) / parts

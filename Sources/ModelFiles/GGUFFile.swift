@@ -16,7 +16,20 @@ public final class GGUFFile: @unchecked Sendable {
     private let file: MappedFile
 
     static let magic: UInt32 = 0x4655_4747  // "GGUF" read little-endian
+
+    // Limits on metadata. Sizes declared in the file are first checked against the bytes left
+    // (a count of n items needs at least n × the item's smallest encoding), but one byte of
+    // file can be one 24-byte value in memory, so arrays, strings and the whole metadata also
+    // have caps, far above any real model's (the largest vocabularies have ~260k tokens; merges
+    // lists ~500k; chat templates are a few KB).
     static let maxNesting = 16
+    /// Items in one metadata array.
+    static let maxArrayLength = 1 << 22
+    /// Bytes of one metadata string (a key or a value).
+    static let maxStringBytes = 16 << 20
+    /// Memory the parsed metadata may take, estimated as the stride of every value plus the bytes
+    /// of every string (Qwen2.5's whole tokenizer, 151k tokens and merges, takes ~15 MB).
+    static let metadataBudget = 256 << 20
 
     public init(path: String) throws {
         let file = try MappedFile(path: path)
@@ -43,14 +56,14 @@ public final class GGUFFile: @unchecked Sendable {
         let kvCount = try r.readCount("metadata count", unit: 13)
 
         var metadata: [String: GGUFValue] = [:]
-        metadata.reserveCapacity(kvCount)
         var keys: [String] = []
-        keys.reserveCapacity(kvCount)
+        var budget = MetadataBudget(path: path)
         for _ in 0 ..< kvCount {
             let at = r.offset
-            let key = try r.readString("metadata key")
+            let key = try r.readString("metadata key", maxBytes: Self.maxStringBytes)
+            try budget.charge(1, bytes: key.utf8.count, key: key, at: at)
             let type = try r.read(UInt32.self, "type of metadata '\(key)'")
-            let value = try Self.readValue(&r, type: type, key: key, depth: 0)
+            let value = try Self.readValue(&r, type: type, key: key, depth: 0, budget: &budget)
             guard metadata.updateValue(value, forKey: key) == nil else {
                 throw r.error("duplicate metadata key '\(key)'", at: at)
             }
@@ -75,7 +88,7 @@ public final class GGUFFile: @unchecked Sendable {
         seen.reserveCapacity(tensorCount)
         for index in 0 ..< tensorCount {
             let at = r.offset
-            let name = try r.readString("name of tensor #\(index)")
+            let name = try r.readString("name of tensor #\(index)", maxBytes: 1 << 16)
             guard seen.insert(name).inserted else { throw r.error("duplicate tensor name '\(name)'", at: at) }
             let nDims = try r.read(UInt32.self, "dimension count of tensor '\(name)'")
             guard nDims <= 4 else { throw r.error("tensor '\(name)' has \(nDims) dimensions (at most 4)", at: r.offset - 4) }
@@ -126,6 +139,12 @@ public final class GGUFFile: @unchecked Sendable {
             }
             tensors[p.name] = TensorInfo(name: p.name, shape: p.shape, type: p.type, data: base + start)
         }
+        // Tensors must not share bytes (llama.cpp never writes that; an adapter or export would
+        // otherwise read one weight as another).
+        let extents = pending.filter { $0.bytes > 0 }.sorted { ($0.offset, $0.name) < ($1.offset, $1.name) }
+        for (a, b) in zip(extents, extents.dropFirst()) where b.offset < a.offset + a.bytes {
+            throw ModelFileError(path, "tensors '\(a.name)' (data bytes \(a.offset)..<\(a.offset + a.bytes)) and '\(b.name)' (\(b.offset)..<\(b.offset + b.bytes)) overlap")
+        }
         self.tensors = tensors
         tensorNames = pending.map(\.name)
     }
@@ -142,7 +161,8 @@ public final class GGUFFile: @unchecked Sendable {
     }
 
     // GGUF value type ids (gguf.h `enum gguf_type`).
-    private static func readValue(_ r: inout ByteReader, type: UInt32, key: String, depth: Int) throws -> GGUFValue {
+    private static func readValue(_ r: inout ByteReader, type: UInt32, key: String, depth: Int,
+                                  budget: inout MetadataBudget) throws -> GGUFValue {
         switch type {
         case 0: return .uint8(try r.read(UInt8.self, "value of '\(key)'"))
         case 1: return .int8(try r.read(Int8.self, "value of '\(key)'"))
@@ -152,7 +172,11 @@ public final class GGUFFile: @unchecked Sendable {
         case 5: return .int32(try r.read(Int32.self, "value of '\(key)'"))
         case 6: return .float32(Float(bitPattern: try r.read(UInt32.self, "value of '\(key)'")))
         case 7: return .bool(try r.read(UInt8.self, "value of '\(key)'") != 0)
-        case 8: return .string(try r.readString("value of '\(key)'"))
+        case 8:
+            let at = r.offset
+            let s = try r.readString("value of '\(key)'", maxBytes: maxStringBytes)
+            try budget.charge(0, bytes: s.utf8.count, key: key, at: at)
+            return .string(s)
         case 9:
             guard depth < maxNesting else {
                 throw r.error("metadata '\(key)' nests arrays deeper than \(maxNesting) levels")
@@ -161,10 +185,15 @@ public final class GGUFFile: @unchecked Sendable {
             guard let unit = minimumSize(elementType) else {
                 throw r.error("metadata '\(key)' has unknown array element type \(elementType)", at: r.offset - 4)
             }
+            let at = r.offset
             let n = try r.readCount("array length of '\(key)'", unit: unit)
+            guard n <= maxArrayLength else {
+                throw r.error("metadata '\(key)' declares an array of \(n) items (at most \(maxArrayLength))", at: at)
+            }
+            try budget.charge(n, bytes: 0, key: key, at: at)
             var items: [GGUFValue] = []
             items.reserveCapacity(n)
-            for _ in 0 ..< n { items.append(try readValue(&r, type: elementType, key: key, depth: depth + 1)) }
+            for _ in 0 ..< n { items.append(try readValue(&r, type: elementType, key: key, depth: depth + 1, budget: &budget)) }
             return .array(items)
         case 10: return .uint64(try r.read(UInt64.self, "value of '\(key)'"))
         case 11: return .int64(try r.read(Int64.self, "value of '\(key)'"))
@@ -183,6 +212,19 @@ public final class GGUFFile: @unchecked Sendable {
         case 8, 10, 11, 12: return 8
         case 9: return 12
         default: return nil
+        }
+    }
+}
+
+/// Memory the metadata parsed so far takes: every value's stride plus every string's bytes.
+private struct MetadataBudget {
+    let path: String
+    var bytes = 0
+
+    mutating func charge(_ values: Int, bytes extra: Int, key: String, at: Int) throws {
+        bytes += values * MemoryLayout<GGUFValue>.stride + extra
+        guard bytes <= GGUFFile.metadataBudget else {
+            throw ModelFileError(path, "metadata would take more than \(GGUFFile.metadataBudget >> 20) MB in memory (at key '\(key)')", offset: at)
         }
     }
 }

@@ -1,5 +1,6 @@
 /// A GGUF metadata value. Arrays may nest and each nested array has its own element type.
-public indirect enum GGUFValue: Equatable, Sendable {
+/// Not `indirect`: scalars are stored inline (24 bytes each), not boxed one heap object per value.
+public enum GGUFValue: Equatable, Sendable {
     case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32)
     case uint64(UInt64), int64(Int64), float32(Float), float64(Double), bool(Bool), string(String)
     case array([GGUFValue])

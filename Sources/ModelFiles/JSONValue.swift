@@ -38,7 +38,7 @@ enum JSONValue: Decodable, Equatable {
         return try parse(file.bytes, path: path, what: what)
     }
 
-    private static func describe(_ error: Error) -> String {
+    static func describe(_ error: Error) -> String {
         if case DecodingError.dataCorrupted(let ctx) = error {
             return ctx.debugDescription + ((ctx.underlyingError).map { " (\($0))" } ?? "")
         }

@@ -76,9 +76,18 @@ struct ByteReader {
         return Int(raw)
     }
 
-    mutating func readString(_ what: @autoclosure () -> String) throws -> String {
+    /// A u64 length and that many bytes of UTF-8 (invalid UTF-8 is an error, as in gguf-py's
+    /// reader: a replacement character would silently change a token or a template). `maxBytes`
+    /// caps the length.
+    mutating func readString(_ what: @autoclosure () -> String, maxBytes: Int = Int.max) throws -> String {
+        let at = offset
         let n = try readCount("length of \(what())", unit: 1)
-        let s = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[offset ..< offset + n]), as: UTF8.self)
+        guard n <= maxBytes else {
+            throw error("\(what()) is \(n) bytes long (at most \(maxBytes))", at: at)
+        }
+        guard let s = String(validating: UnsafeRawBufferPointer(rebasing: bytes[offset ..< offset + n]), as: UTF8.self) else {
+            throw error("\(what()) is not valid UTF-8", at: at)
+        }
         offset += n
         return s
     }

@@ -61,6 +61,11 @@ public final class SafetensorsArchive: @unchecked Sendable {
                 guard let shard = value.string, !shard.isEmpty else {
                     throw ModelFileError(indexPath, "weight_map entry '\(tensor)' is not a file name")
                 }
+                // Shards sit next to the index: a name with a path in it ("../x", "/etc/x",
+                // "sub/x") would read a file outside the model folder.
+                guard !shard.contains("/"), !shard.contains("\\"), !shard.contains("\0"), shard != ".", shard != ".." else {
+                    throw ModelFileError(indexPath, "weight_map entry '\(tensor)' names the shard \(shard.debugDescription), which is not a file name in the model folder")
+                }
                 shardOf[tensor] = shard
                 if !shards.contains(shard) { shards.append(shard) }
             }
@@ -128,7 +133,10 @@ public final class SafetensorsArchive: @unchecked Sendable {
             var shape: [Int] = []
             var count = 1
             for d in dims {
-                guard let v = d.int, v >= 0 else { throw ModelFileError(path, "tensor '\(name)': bad shape \(dims)") }
+                guard let v = d.int, v >= 0 else {
+                    let shown = dims.prefix(8).map { $0.int.map(String.init) ?? $0.double.map { "\($0)" } ?? "?" }
+                    throw ModelFileError(path, "tensor '\(name)': bad shape [\(shown.joined(separator: ", "))\(dims.count > 8 ? ", …" : "")] (dimensions must be integers ≥ 0)")
+                }
                 let (p, overflow) = count.multipliedReportingOverflow(by: v)
                 guard !overflow else { throw ModelFileError(path, "tensor '\(name)': shape \(shape + [v]) is too large") }
                 count = p
@@ -148,6 +156,11 @@ public final class SafetensorsArchive: @unchecked Sendable {
             tensors.append((begin, TensorInfo(name: name, shape: shape, type: type, data: base + dataStart + begin)))
         }
         tensors.sort { ($0.offset, $0.info.name) < ($1.offset, $1.info.name) }
+        // Tensors must not share bytes (the safetensors library refuses that too).
+        let extents = tensors.filter { $0.info.byteCount > 0 }
+        for (a, b) in zip(extents, extents.dropFirst()) where b.offset < a.offset + a.info.byteCount {
+            throw ModelFileError(path, "tensors '\(a.info.name)' (data bytes \(a.offset)..<\(a.offset + a.info.byteCount)) and '\(b.info.name)' (\(b.offset)..<\(b.offset + b.info.byteCount)) overlap")
+        }
         return (tensors.map(\.info), metadata)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Kernels
+import ModelFiles
 import Training
 import Transformer
 
@@ -74,6 +75,8 @@ public func runTraining(weights: ModelWeights, data: PreparedData, config: Train
                         baseModelName: String, resume: String? = nil, branching: Bool = false, quiet: Bool = false,
                         onStep: (StepMetrics) throws -> Void = { _ in },
                         onCheckpoint: (String) throws -> Void = { _ in }) throws -> (Trainer, TrainingReport) {
+    try checkTrainingMemory(weights.config, lora: config.lora, longest: (data.train + data.validation).map(\.ids.count).max() ?? 0,
+                            sequencesPerBatch: config.batchSize, gradientCheckpointing: config.gradientCheckpointing)
     let trainer: Trainer
     if let resume, !resume.isEmpty {
         trainer = try Trainer.resume(from: resume, weights: weights, train: data.train, validation: data.validation,
@@ -119,4 +122,18 @@ public func stoppedMessage(_ error: Error, step: Int, total: Int, lastCheckpoint
         s += "no checkpoint was completed"
     }
     return s + "; the steps printed above are in the record"
+}
+
+/// Refuses settings whose training step could not fit in this machine's memory, naming them:
+/// the LoRA rank (adapter, gradients, AdamW moments) and batch_size × the longest sequence
+/// (set by max_seq_length / max_length and the data). Checked before the trainer allocates.
+func checkTrainingMemory(_ c: ModelConfig, lora: LoRAConfig, longest: Int, sequencesPerBatch: Int,
+                         gradientCheckpointing: Bool, sequenceKey: String = "max_seq_length") throws {
+    try MemoryBudget.require(TrainingMemory.adapterBytes(c, lora: lora),
+                             for: "r = \(lora.rank) (the adapter with its gradients and AdamW moments)")
+    let (rows, overflow) = sequencesPerBatch.multipliedReportingOverflow(by: longest)
+    let bytes = overflow ? Double.infinity
+        : TrainingMemory.activationBytes(c, lora: lora, rows: rows, longest: longest, gradientCheckpointing: gradientCheckpointing)
+        + TrainingMemory.adapterBytes(c, lora: lora)
+    try MemoryBudget.require(bytes, for: "batch_size = \(sequencesPerBatch) × the longest sequence (\(longest) tokens, at most \(sequenceKey)) = \(overflow ? "too many" : String(rows)) rows per micro-batch")
 }

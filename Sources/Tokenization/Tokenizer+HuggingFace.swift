@@ -23,9 +23,17 @@ extension Tokenizer {
         if fm.fileExists(atPath: config) { try applyConfig(readJSONObject(config), path: config, to: &d) }
         let jinja = dir.appendingPathComponent("chat_template.jinja").path
         if d.chatTemplate == nil, fm.fileExists(atPath: jinja) {
-            d.chatTemplate = try? String(contentsOfFile: jinja, encoding: .utf8)
+            d.chatTemplate = try readTextFile(jinja)
         }
         return try Tokenizer(definition: d)
+    }
+
+    /// A UTF-8 text file (chat_template.jinja): unreadable or invalid UTF-8 is an error, not a
+    /// template silently left out.
+    static func readTextFile(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else { throw TokenizerError.file(path, "cannot read file") }
+        guard let text = String(data: data, encoding: .utf8) else { throw TokenizerError.file(path, "not valid UTF-8") }
+        return text
     }
 
     static func readJSONObject(_ path: String) throws -> [String: Any] {
@@ -36,7 +44,8 @@ extension Tokenizer {
         do {
             obj = try JSONSerialization.jsonObject(with: data)
         } catch {
-            throw TokenizerError.file(path, "invalid JSON (\(error.localizedDescription))")
+            let ns = error as NSError
+            throw TokenizerError.file(path, "invalid JSON (\((ns.userInfo[NSDebugDescriptionErrorKey] as? String) ?? ns.localizedDescription))")
         }
         guard let dict = obj as? [String: Any] else { throw TokenizerError.file(path, "top level is not a JSON object") }
         return dict

@@ -69,6 +69,15 @@ public final class Forward: @unchecked Sendable {
     private struct Segment { let start: Int, count: Int, p0: Int, cache: KVCache }
 
     private func run(_ batch: [(tokens: [Int], cache: KVCache)], logits which: Logits, scratch: Scratch) throws -> [Float] {
+        do {
+            return try runUnnamed(batch, logits: which, scratch: scratch)
+        } catch let e as AllocationError {
+            let positions = batch.map { $0.cache.count + $0.tokens.count }.max() ?? 0
+            throw e.for(e.purpose + " running \(batch.count) sequence(s) up to position \(positions) (prompt length + max_new_tokens)")
+        }
+    }
+
+    private func runUnnamed(_ batch: [(tokens: [Int], cache: KVCache)], logits which: Logits, scratch: Scratch) throws -> [Float] {
         let c = config
         var seen = Set<ObjectIdentifier>()
         for (_, cache) in batch where !seen.insert(ObjectIdentifier(cache)).inserted {
@@ -83,7 +92,7 @@ public final class Forward: @unchecked Sendable {
         for (tokens, cache) in batch where !tokens.isEmpty {
             segs.append(Segment(start: positions.count, count: tokens.count, p0: cache.count, cache: cache))
             positions += cache.count..<(cache.count + tokens.count)
-            cache.reserve(tokens.count)
+            try cache.reserve(tokens.count)
         }
         let n = positions.count
         guard n > 0 else { return [] }
@@ -93,10 +102,10 @@ public final class Forward: @unchecked Sendable {
         // A decode step: per-row products, so each row is computed as it would be alone.
         let rowDots = segs.allSatisfy { $0.count == 1 }
 
-        let x = scratch.buffer(.x, n * d), h = scratch.buffer(.h, n * d)
-        let q = scratch.buffer(.q, n * qw), att = scratch.buffer(.att, n * qw)
-        let k = scratch.buffer(.k, n * kvw), v = scratch.buffer(.v, n * kvw)
-        let g = scratch.buffer(.gate, n * ff), u = scratch.buffer(.up, n * ff)
+        let x = try scratch.buffer(.x, n * d), h = try scratch.buffer(.h, n * d)
+        let q = try scratch.buffer(.q, n * qw), att = try scratch.buffer(.att, n * qw)
+        let k = try scratch.buffer(.k, n * kvw), v = try scratch.buffer(.v, n * kvw)
+        let g = try scratch.buffer(.gate, n * ff), u = try scratch.buffer(.up, n * ff)
 
         var row = 0
         for (tokens, _) in batch {
@@ -106,38 +115,38 @@ public final class Forward: @unchecked Sendable {
 
         for (li, L) in weights.layers.enumerated() {
             L.attnNorm.withUnsafeBufferPointer { RMSNorm.forward(x, $0.baseAddress!, eps: eps, h, invRMS: nil, tokens: n, dim: d) }
-            L.q.forward(h, m: n, q, scratch: scratch, rowDots: rowDots)
-            L.k.forward(h, m: n, k, scratch: scratch, rowDots: rowDots)
-            L.v.forward(h, m: n, v, scratch: scratch, rowDots: rowDots)
+            try L.q.forward(h, m: n, q, scratch: scratch, rowDots: rowDots)
+            try L.k.forward(h, m: n, k, scratch: scratch, rowDots: rowDots)
+            try L.v.forward(h, m: n, v, scratch: scratch, rowDots: rowDots)
             table.forward(q, heads: nh, headDim: hd)
             table.forward(k, heads: nkv, headDim: hd)
             for s in segs {
                 (s.cache.keys[li] + s.p0 * kvw).update(from: k + s.start * kvw, count: s.count * kvw)
                 (s.cache.values[li] + s.p0 * kvw).update(from: v + s.start * kvw, count: s.count * kvw)
             }
-            attention(q: q, out: att, segments: segs, layer: li, scratch: scratch)
-            L.o.forward(att, m: n, h, scratch: scratch, rowDots: rowDots)
+            try attention(q: q, out: att, segments: segs, layer: li, scratch: scratch)
+            try L.o.forward(att, m: n, h, scratch: scratch, rowDots: rowDots)
             Vec.add(h, x, n * d)
 
             L.mlpNorm.withUnsafeBufferPointer { RMSNorm.forward(x, $0.baseAddress!, eps: eps, h, invRMS: nil, tokens: n, dim: d) }
-            L.gate.forward(h, m: n, g, scratch: scratch, rowDots: rowDots)
-            L.up.forward(h, m: n, u, scratch: scratch, rowDots: rowDots)
+            try L.gate.forward(h, m: n, g, scratch: scratch, rowDots: rowDots)
+            try L.up.forward(h, m: n, u, scratch: scratch, rowDots: rowDots)
             SwiGLU.forward(g, u, g, count: n * ff)
-            L.down.forward(g, m: n, h, scratch: scratch, rowDots: rowDots)
+            try L.down.forward(g, m: n, h, scratch: scratch, rowDots: rowDots)
             Vec.add(h, x, n * d)
         }
         for s in segs { s.cache.advance(s.count) }
 
         // Rows that reach the LM head: every row, or the last of each sequence.
         let rows = which == .all ? Array(0..<n) : segs.map { $0.start + $0.count - 1 }
-        let xo = scratch.buffer(.act, rows.count * d)
+        let xo = try scratch.buffer(.act, rows.count * d)
         for (i, r) in rows.enumerated() { (xo + i * d).update(from: x + r * d, count: d) }
         weights.finalNorm.withUnsafeBufferPointer {
             RMSNorm.forward(xo, $0.baseAddress!, eps: eps, h, invRMS: nil, tokens: rows.count, dim: d)
         }
         var out = [Float](repeating: 0, count: rows.count * c.vocabSize)
-        out.withUnsafeMutableBufferPointer { o in
-            weights.lmHead.forward(h, m: rows.count, o.baseAddress!, scratch: scratch, rowDots: rowDots)
+        try out.withUnsafeMutableBufferPointer { o in
+            try weights.lmHead.forward(h, m: rows.count, o.baseAddress!, scratch: scratch, rowDots: rowDots)
         }
         return out
     }
@@ -146,7 +155,7 @@ public final class Forward: @unchecked Sendable {
     /// already holds the new keys and values): one `Attention.block` per (segment, head, query
     /// block), run in parallel, largest first.
     private func attention(q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, segments: [Segment],
-                           layer li: Int, scratch: Scratch) {
+                           layer li: Int, scratch: Scratch) throws {
         let shape = AttentionShape(config)
         let hd = shape.headDim, qw = shape.qWidth, kvw = shape.kvWidth, B = Attention.block
         struct Item { let seg: Int, head: Int, i0: Int, rows: Int, visible: Int }
@@ -167,7 +176,7 @@ public final class Forward: @unchecked Sendable {
             while end < items.count && (end == first || total + items[end].rows * items[end].visible <= Forward.scoreBudget) {
                 offsets.append(total); total += items[end].rows * items[end].visible; end += 1
             }
-            let scores = scratch.buffer(.scores, total)
+            let scores = try scratch.buffer(.scores, total)
             let wave = first
             let work = items[first..<end].reduce(0) { $0 + 2 * $1.rows * $1.visible * hd }
             let run: (Int, (Int) -> Void) -> Void = work < Forward.parallelAttentionWork

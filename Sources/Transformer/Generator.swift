@@ -170,7 +170,7 @@ extension LanguageModel {
             let t0 = Date()
             var logits: [Float]
             if let first = prefilled[prompts[i]] {
-                caches[i].copy(from: caches[first.index])
+                try caches[i].copy(from: caches[first.index])
                 logits = first.logits
             } else {
                 logits = maxNewTokens > 0 ? try forward(prompts[i], cache: caches[i]) : []

@@ -1,3 +1,5 @@
+import Kernels
+
 /// Keys and values of every past position, per layer: [position × kvHeads·headDim].
 /// Grows by doubling, so a long generation never re-copies more than O(n) in total.
 public final class KVCache: @unchecked Sendable {
@@ -7,39 +9,52 @@ public final class KVCache: @unchecked Sendable {
     var keys: [UnsafeMutablePointer<Float>]
     var values: [UnsafeMutablePointer<Float>]
 
-    init(layers: Int, width: Int, capacity: Int = 256) {
+    /// Empty: memory comes with the first `reserve`.
+    init(layers: Int, width: Int) {
         self.width = width
-        self.capacity = capacity
-        keys = (0..<layers).map { _ in .allocate(capacity: capacity * width) }
-        values = (0..<layers).map { _ in .allocate(capacity: capacity * width) }
+        self.capacity = 0
+        let empty = LargeBuffer.placeholder.assumingMemoryBound(to: Float.self)
+        keys = Array(repeating: empty, count: layers)
+        values = Array(repeating: empty, count: layers)
     }
 
-    deinit { for p in keys + values { p.deallocate() } }
+    deinit { for p in keys + values { LargeBuffer.free(p) } }
 
-    /// Makes room for `n` more positions.
-    func reserve(_ n: Int) {
+    /// Makes room for `n` more positions (at least 256, doubling). A length the machine cannot
+    /// hold is an `AllocationError` and leaves the cache as it was.
+    func reserve(_ n: Int) throws {
         guard count + n > capacity else { return }
-        var c = capacity
+        var c = max(capacity, 256)
         while c < count + n { c *= 2 }
-        for l in 0..<keys.count {
-            for which in 0..<2 {
-                let old = which == 0 ? keys[l] : values[l]
-                let new = UnsafeMutablePointer<Float>.allocate(capacity: c * width)
-                new.update(from: old, count: count * width)
-                old.deallocate()
-                if which == 0 { keys[l] = new } else { values[l] = new }
+        let (floats, overflow) = c.multipliedReportingOverflow(by: width)
+        guard !overflow else { throw AllocationError(bytes: Int.max, purpose: "the KV cache of \(count + n) positions") }
+        var newKeys: [UnsafeMutablePointer<Float>] = [], newValues: [UnsafeMutablePointer<Float>] = []
+        do {
+            for _ in 0..<keys.count {
+                newKeys.append(try LargeBuffer.allocate(floats: floats, for: "the KV cache"))
+                newValues.append(try LargeBuffer.allocate(floats: floats, for: "the KV cache"))
             }
+        } catch let e as AllocationError {
+            for p in newKeys + newValues { LargeBuffer.free(p) }
+            throw e.for("the KV cache of \(count + n) positions (\(keys.count) layers × 2 × \(c) × \(width) floats)")
         }
+        for l in 0..<keys.count {
+            newKeys[l].update(from: keys[l], count: count * width)
+            newValues[l].update(from: values[l], count: count * width)
+            LargeBuffer.free(keys[l]); LargeBuffer.free(values[l])
+        }
+        keys = newKeys
+        values = newValues
         capacity = c
     }
 
     func advance(_ n: Int) { count += n }
 
     /// Becomes a copy of `other` (same layers and width): its positions, bit for bit.
-    func copy(from other: KVCache) {
+    func copy(from other: KVCache) throws {
         precondition(other.width == width && other.keys.count == keys.count, "KVCache: copy between different shapes")
         count = 0
-        reserve(other.count)
+        try reserve(other.count)
         for l in 0..<keys.count {
             keys[l].update(from: other.keys[l], count: other.count * width)
             values[l].update(from: other.values[l], count: other.count * width)

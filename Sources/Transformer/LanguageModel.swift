@@ -59,7 +59,7 @@ public final class LanguageModel: @unchecked Sendable {
             let st = try SafetensorsArchive(path: path)
             let source = ModelWeights.Source(lookup: { st.tensors[$0] }, owner: st, path: path)
             var w = try ModelWeights.load(config: config, source: source, ggufNames: false)
-            if materialize { w = w.materialize() }
+            if materialize { w = try w.materialize() }
             return try LanguageModel(path: path, format: "safetensors", weights: w, tokenizer: tokenizer)
         }
         if path.hasSuffix(".safetensors") {
@@ -70,7 +70,7 @@ public final class LanguageModel: @unchecked Sendable {
         let tokenizer = try Tokenizer.load(gguf: gguf)
         let source = ModelWeights.Source(lookup: { gguf.tensors[$0] }, owner: gguf, path: path)
         var w = try ModelWeights.load(config: config, source: source, ggufNames: true)
-        if materialize { w = w.materialize() }
+        if materialize { w = try w.materialize() }
         return try LanguageModel(path: path, format: "gguf", weights: w, tokenizer: tokenizer)
     }
 

@@ -55,15 +55,15 @@ public final class Linear: @unchecked Sendable {
     /// does not depend on m (what batched decoding relies on to match one-at-a-time decoding).
     /// Otherwise blocks of W are dequantised and multiplied with sgemm.
     public func forward(_ x: UnsafePointer<Float>, m: Int, _ y: UnsafeMutablePointer<Float>, scratch: Scratch,
-                        rowDots: Bool = false) {
+                        rowDots: Bool = false) throws {
         if m <= Linear.gemvMaxRows || rowDots {
-            gemv(x, m: m, y, scratch: scratch)
+            try gemv(x, m: m, y, scratch: scratch)
         } else if type == .f32 {
             BLAS.gemm(transB: true, m: m, n: rows, k: cols, a: x, lda: cols,
                       b: data.assumingMemoryBound(to: Float.self), ldb: cols, c: y, ldc: rows)
         } else {
             let chunk = chunkRows
-            let w = scratch.buffer(.weights, chunk * cols)
+            let w = try scratch.buffer(.weights, chunk * cols)
             var r0 = 0
             while r0 < rows {
                 let n = min(chunk, rows - r0)
@@ -77,22 +77,22 @@ public final class Linear: @unchecked Sendable {
         }
         guard let lora else { return }
         if rowDots {
-            for i in 0..<m { lora.add(x + i * cols, m: 1, y + i * rows, rows: rows, cols: cols, scratch: scratch) }
+            for i in 0..<m { try lora.add(x + i * cols, m: 1, y + i * rows, rows: rows, cols: cols, scratch: scratch) }
         } else {
-            lora.add(x, m: m, y, rows: rows, cols: cols, scratch: scratch)
+            try lora.add(x, m: m, y, rows: rows, cols: cols, scratch: scratch)
         }
     }
 
     /// dx[m×cols] += dy[m×rows] · W: the input gradient of `forward` (W stays frozen, so
     /// training never needs its gradient). Quantised rows are dequantised a block at a time.
-    public func backwardInput(_ dy: UnsafePointer<Float>, m: Int, _ dx: UnsafeMutablePointer<Float>, scratch: Scratch) {
+    public func backwardInput(_ dy: UnsafePointer<Float>, m: Int, _ dx: UnsafeMutablePointer<Float>, scratch: Scratch) throws {
         if type == .f32 {
             BLAS.gemm(m: m, n: cols, k: rows, a: dy, lda: rows, b: data.assumingMemoryBound(to: Float.self), ldb: cols,
                       beta: 1, c: dx, ldc: cols)
             return
         }
         let chunk = chunkRows
-        let w = scratch.buffer(.weights, chunk * cols)
+        let w = try scratch.buffer(.weights, chunk * cols)
         var r0 = 0
         while r0 < rows {
             let n = min(chunk, rows - r0)
@@ -102,9 +102,9 @@ public final class Linear: @unchecked Sendable {
         }
     }
 
-    private func gemv(_ x: UnsafePointer<Float>, m: Int, _ y: UnsafeMutablePointer<Float>, scratch: Scratch) {
+    private func gemv(_ x: UnsafePointer<Float>, m: Int, _ y: UnsafeMutablePointer<Float>, scratch: Scratch) throws {
         let nb = max(1, cols / 32)
-        let sums = scratch.buffer(.blockSums, m * nb)
+        let sums = try scratch.buffer(.blockSums, m * nb)
         for i in 0..<m where cols % 32 == 0 {
             for b in 0..<nb { sums[i * nb + b] = Vec.sum(x + i * cols + b * 32, 32) }
         }
@@ -130,18 +130,18 @@ public final class Linear: @unchecked Sendable {
     }
 
     /// A copy of this matrix dequantised to fp32 (the "dequantise at load" strategy).
-    public func materialized() -> Linear {
+    public func materialized() throws -> Linear {
         if type == .f32 { return self }
-        let buf = OwnedBuffer(bytes: rows * cols * 4)
+        let buf = try OwnedBuffer(bytes: rows * cols * 4, for: "a \(rows)×\(cols) weight dequantised to fp32")
         dequantizeRows(0, rows, into: buf.pointer.assumingMemoryBound(to: Float.self))
         return Linear(rows: rows, cols: cols, type: .f32, data: UnsafeRawPointer(buf.pointer), owner: buf, bias: bias, lora: lora)
     }
 
     /// `values` (rows × cols) encoded as `type` as an export writes them (`quantizeRows`), with
     /// this matrix's bias and no LoRA delta: what a file of that type holds, in memory.
-    public func replaced(by values: [Float], type: TensorType) -> Linear {
+    public func replaced(by values: [Float], type: TensorType) throws -> Linear {
         let bytes = quantizeRows(type, values, rows: rows, cols: cols)
-        let buf = OwnedBuffer(bytes: bytes.count)
+        let buf = try OwnedBuffer(bytes: bytes.count, for: "a \(rows)×\(cols) weight encoded as \(type)")
         bytes.withUnsafeBytes { buf.pointer.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
         return Linear(rows: rows, cols: cols, type: type, data: UnsafeRawPointer(buf.pointer), owner: buf, bias: bias)
     }
@@ -156,9 +156,9 @@ public struct LoRADelta: Sendable {
         self.a = a; self.b = b; self.rank = rank; self.scaling = scaling
     }
 
-    func add(_ x: UnsafePointer<Float>, m: Int, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int, scratch: Scratch) {
+    func add(_ x: UnsafePointer<Float>, m: Int, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int, scratch: Scratch) throws {
         guard m > 0 else { return }
-        let xa = scratch.buffer(.lora, m * rank)
+        let xa = try scratch.buffer(.lora, m * rank)
         a.withUnsafeBufferPointer { ap in
             BLAS.gemm(transB: true, m: m, n: rank, k: cols, a: x, lda: cols, b: ap.baseAddress!, ldb: cols, c: xa, ldc: rank)
         }
@@ -174,9 +174,9 @@ public struct LoRADelta: Sendable {
 final class OwnedBuffer: @unchecked Sendable {
     let pointer: UnsafeMutableRawPointer
     let bytes: Int
-    init(bytes: Int) {
+    init(bytes: Int, for purpose: @autoclosure () -> String) throws {
         self.bytes = bytes
-        pointer = LargeBuffer.allocate(bytes: bytes)
+        pointer = try LargeBuffer.allocate(bytes: bytes, for: purpose())
     }
     deinit { LargeBuffer.free(pointer) }
 }
@@ -190,17 +190,16 @@ public final class Scratch: @unchecked Sendable {
 
     public init() {}
 
-    func buffer(_ slot: Slot, _ count: Int) -> UnsafeMutablePointer<Float> {
+    func buffer(_ slot: Slot, _ count: Int) throws -> UnsafeMutablePointer<Float> {
         let i = slot.rawValue
-        if sizes[i] < count {
-            if let old = buffers[i] { LargeBuffer.free(old) }
-            let n = max(count, sizes[i] * 3 / 2)
-            let p = LargeBuffer.allocate(floats: n)
-            p.initialize(repeating: 0, count: n)
-            buffers[i] = p
-            sizes[i] = n
-        }
-        return buffers[i]!
+        if let p = buffers[i], sizes[i] >= count { return p }
+        let n = max(count, sizes[i] * 3 / 2)
+        if let old = buffers[i] { LargeBuffer.free(old); buffers[i] = nil; sizes[i] = 0 }
+        let p = try LargeBuffer.allocate(floats: n, for: "\(n) floats of \(slot) scratch")
+        p.initialize(repeating: 0, count: n)
+        buffers[i] = p
+        sizes[i] = n
+        return p
     }
 
     deinit { for case let b? in buffers { LargeBuffer.free(b) } }

@@ -28,14 +28,14 @@ public final class ModelWeights: @unchecked Sendable {
 
     /// Replaces every matrix by an fp32 copy ("dequantise at load"): more memory, no per-token
     /// dequantisation. Kept for the benchmark that justifies the default.
-    public func materialize() -> ModelWeights {
-        let ls = layers.map { l in
+    public func materialize() throws -> ModelWeights {
+        let ls = try layers.map { l in
             var m = l
-            for p in Projection.allCases { m[p] = l[p].materialized() }
+            for p in Projection.allCases { m[p] = try l[p].materialized() }
             return m
         }
-        let emb = embedding.materialized()
-        let head = lmHead === embedding ? emb : lmHead.materialized()
+        let emb = try embedding.materialized()
+        let head = lmHead === embedding ? emb : try lmHead.materialized()
         let m = ModelWeights(config: config, embedding: emb, layers: ls, finalNorm: finalNorm, lmHead: head, files: files)
         m.ropeFreqFactors = ropeFreqFactors
         return m
@@ -117,7 +117,7 @@ public final class ModelWeights: @unchecked Sendable {
                 b = try floats(bt, source.path)
             }
             if let heads = permuteHeads {
-                return unpermuteRows(t, rows: rows, cols: cols, heads: heads, bias: b)
+                return try unpermuteRows(t, rows: rows, cols: cols, heads: heads, bias: b)
             }
             return Linear(rows: rows, cols: cols, type: t.type, data: t.data, owner: source.owner, bias: b)
         }
@@ -164,9 +164,9 @@ public final class ModelWeights: @unchecked Sendable {
     }
 
     /// Inverse of llama.cpp's `permute`: within each head, GGUF row 2j+s holds HF row s·(hd/2)+j.
-    private static func unpermuteRows(_ t: TensorInfo, rows: Int, cols: Int, heads: Int, bias: [Float]?) -> Linear {
+    private static func unpermuteRows(_ t: TensorInfo, rows: Int, cols: Int, heads: Int, bias: [Float]?) throws -> Linear {
         let rb = t.type.rowBytes(cols)
-        let buf = OwnedBuffer(bytes: rows * rb)
+        let buf = try OwnedBuffer(bytes: rows * rb, for: "tensor '\(t.name)' in llama.cpp's row order")
         let hd = rows / heads, half = hd / 2
         var b2 = bias
         for h in 0..<heads {
@@ -174,7 +174,7 @@ public final class ModelWeights: @unchecked Sendable {
                 for s in 0..<2 {
                     let src = h * hd + 2 * j + s, dst = h * hd + s * half + j
                     (buf.pointer + dst * rb).copyMemory(from: t.data + src * rb, byteCount: rb)
-                    if let bias { b2![dst] = bias[src] }
+                    if let bias, b2 != nil { b2?[dst] = bias[src] }
                 }
             }
         }

@@ -171,3 +171,54 @@ struct SplitMix64: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// Templates that never end or fill memory: each stops with a render error, quickly.
+@Suite struct HostileTemplateTests {
+    func renderError(_ source: String) throws -> ChatTemplateError {
+        let t = try ChatTemplate(source)
+        let start = Date()
+        let e = try #require(throws: ChatTemplateError.self) {
+            _ = try t.render(messages: [ChatMessage(role: "user", content: "hi")], addGenerationPrompt: true, bosToken: nil, eosToken: nil)
+        }
+        #expect(Date().timeIntervalSince(start) < 60, "took \(Date().timeIntervalSince(start)) s")
+        return e
+    }
+
+    @Test func recursesForever() throws {
+        let e = try renderError("{% macro f(n) %}{{ f(n + 1) }}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}")
+        #expect(e.message.contains("maximum recursion depth exceeded in macro 'f'"), "\(e)")
+    }
+
+    @Test func loopsForever() throws {
+        let e = try renderError("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}")
+        #expect(e.message.contains("the template ran more than 1000000 steps (a loop that never ends?)"), "\(e)")
+    }
+
+    @Test func fillsMemory() throws {
+        let out = try renderError("{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}")
+        #expect(out.message.contains("the template's output exceeds 16 MB"), "\(out)")
+        let doubling = try renderError("{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}")
+        #expect(doubling.message.contains("string result too large"), "\(doubling)")
+        let replace = try renderError("{% set s = 'a' * 1000000 %}{{ s.replace('a', s) }}")
+        #expect(replace.message.contains("replace() result too large"), "\(replace)")
+        let pad = try renderError("{{ '%999999999999d' % 1 }}")
+        #expect(pad.message.contains("field width 999999999999 is too large"), "\(pad)")
+        let minWidth = try renderError("{{ '%*d' % (-9223372036854775807 - 1, 1) }}")
+        #expect(minWidth.message.contains("is too large"), "\(minWidth)")
+        let indent = try renderError("{{ 'a' | indent(999999999999) }}")
+        #expect(indent.message.contains("indent width 999999999999 is too large"), "\(indent)")
+    }
+
+    @Test func deepNesting() throws {
+        let e = try #require(throws: ChatTemplateError.self) { try ChatTemplate("{{ " + String(repeating: "(", count: 5000) + "1" + String(repeating: ")", count: 5000) + " }}") }
+        #expect(e.kind == .syntax, "\(e)")
+    }
+}
+
+extension HostileTemplateTests {
+    /// Steps are charged by the size of large values: copying 10 MB per iteration stops early.
+    @Test func copiesLargeValuesForever() throws {
+        let e = try renderError("{% set big = 'x' * 9000000 %}{% for i in range(100000) %}{% set y = big ~ 'a' %}{% endfor %}")
+        #expect(e.message.contains("the template ran more than 1000000 steps"), "\(e)")
+    }
+}

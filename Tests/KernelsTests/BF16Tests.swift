@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Kernels
+import CDNNL
 
 /// bf16 rounding (to nearest, ties to even, as torch's `.to(torch.bfloat16)`) and the oneDNN
 /// products: C must equal the exact product of the bf16-rounded inputs up to fp32 accumulation.
@@ -66,7 +67,7 @@ import Testing
     // (m, n, k, padding of every leading dimension): one part, split over two workers with a
     // ragged last tile, strided operands.
     @Test(arguments: [(5, 7, 9, 0), (300, 100, 200, 0), (37, 50, 600, 3), (129, 64, 48, 16)])
-    func productsEqualTheExactProductOfRoundedInputs(shape: (Int, Int, Int, Int)) {
+    func productsEqualTheExactProductOfRoundedInputs(shape: (Int, Int, Int, Int)) throws {
         Parallel.workers = 2
         let (m, n, k, pad) = shape
         var rng = SeededRNG(seed: UInt64(m * 131 + n * 17 + k))
@@ -81,8 +82,8 @@ import Testing
             let ref = Self.reference(transB, m, n, k, a, lda, b, ldb)
             for accumulate in [false, true] {
                 var c = c0
-                c.withUnsafeMutableBufferPointer { cp in
-                    BF16.gemm(transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: accumulate,
+                try c.withUnsafeMutableBufferPointer { cp in
+                    try BF16.gemm(transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: accumulate,
                               c: cp.baseAddress!, ldc: ldc)
                 }
                 var worst = 0.0, untouched = true
@@ -101,26 +102,57 @@ import Testing
     }
 
     /// Products issued from inside parallel jobs (two at once) give the same values as from outside.
-    @Test func productsInsideParallelJobsMatch() {
+    @Test func productsInsideParallelJobsMatch() throws {
         Parallel.workers = 2
         var rng = SeededRNG(seed: 9)
         let m = 64, n = 48, k = 96
         let a = (0..<(2 * m * k)).map { _ in BF16.round(rng.nextFloat() - 0.5) }
         let b = (0..<(n * k)).map { _ in BF16.round(rng.nextFloat() - 0.5) }
         var outside = [Float](repeating: 0, count: 2 * m * n), inside = outside
-        a.withUnsafeBufferPointer { ap in outside.withUnsafeMutableBufferPointer { c in
+        try a.withUnsafeBufferPointer { ap in try outside.withUnsafeMutableBufferPointer { c in
             for h in 0..<2 {
-                BF16.gemm(transB: true, m: m, n: n, k: k, a: ap.baseAddress! + h * m * k, lda: k,
+                try BF16.gemm(transB: true, m: m, n: n, k: k, a: ap.baseAddress! + h * m * k, lda: k,
                           b: b, ldb: k, accumulate: false, c: c.baseAddress! + h * m * n, ldc: n)
             }
         } }
         a.withUnsafeBufferPointer { ap in inside.withUnsafeMutableBufferPointer { c in
             let cp = c.baseAddress!
             Parallel.forEachItem(2) { h in
-                BF16.gemm(transB: true, m: m, n: n, k: k, a: ap.baseAddress! + h * m * k, lda: k, b: b, ldb: k,
-                          accumulate: false, c: cp + h * m * n, ldc: n)
+                #expect(throws: Never.self) {
+                    try BF16.gemm(transB: true, m: m, n: n, k: k, a: ap.baseAddress! + h * m * k, lda: k, b: b, ldb: k,
+                                  accumulate: false, c: cp + h * m * n, ldc: n)
+                }
             }
         } }
         #expect(inside == outside)
+    }
+}
+
+/// A oneDNN failure is an error carrying its status, from the worker that hit it.
+@Suite struct OneDNNErrorTests {
+    @Test func statusIsReported() throws {
+        let e = try #require(throws: OneDNNError.self) { try BF16.check(dnnl_unimplemented, "bf16 matmul 4×4 · 4×4") }
+        #expect(e.description == "oneDNN: bf16 matmul 4×4 · 4×4 failed with status 3 (unimplemented)")
+        #expect(throws: Never.self) { try BF16.check(dnnl_success, "x") }
+    }
+
+    /// Strides oneDNN refuses (a negative leading dimension) come back as an error from `gemm`,
+    /// on one worker and split over two.
+    @Test func failingProductThrows() throws {
+        guard BF16.unavailableReason == nil else { return }
+        for (workers, m) in [(1, 4), (2, 512)] {
+            Parallel.workers = workers
+            let a = [UInt16](repeating: 0x3F80, count: m * 512), b = [UInt16](repeating: 0x3F80, count: 512 * 512)
+            var c = [Float](repeating: 0, count: m * 512)
+            let e = try #require(throws: OneDNNError.self) {
+                try a.withUnsafeBufferPointer { ap in try b.withUnsafeBufferPointer { bp in try c.withUnsafeMutableBufferPointer { cp in
+                    try BF16.gemm(transB: true, m: m, n: 512, k: 512, a: ap.baseAddress!, lda: 512, b: bp.baseAddress!, ldb: -512,
+                                  accumulate: false, c: cp.baseAddress!, ldc: 512)
+                } } }
+            }
+            let rows = workers == 1 ? m : m / 2   // split over two workers: each runs half the rows
+            #expect(e.description == "oneDNN: bf16 matmul \(rows)×512 · 512×512: weights layout (ldb -512) failed with status 2 (invalid arguments)", "\(e)")
+        }
+        Parallel.workers = 2
     }
 }

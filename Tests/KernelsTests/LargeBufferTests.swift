@@ -4,10 +4,10 @@ import Testing
 /// Large buffers are 2 MB aligned (a huge page can back them), small ones 64-byte aligned, and
 /// both hold what is written.
 @Suite struct LargeBufferTests {
-    @Test func alignmentFollowsTheSize() {
+    @Test func alignmentFollowsTheSize() throws {
         for (floats, align) in [(1, 64), (1000, 64), (LargeBuffer.hugeThreshold / 4, LargeBuffer.hugePage),
                                 (3_000_001, LargeBuffer.hugePage)] {
-            let p = LargeBuffer.allocate(floats: floats)
+            let p = try LargeBuffer.allocate(floats: floats, for: "a test buffer")
             defer { LargeBuffer.free(p) }
             #expect(Int(bitPattern: p) % align == 0, "\(floats) floats at \(p)")
             for i in stride(from: 0, to: floats, by: 997) { p[i] = Float(i) }
@@ -18,5 +18,16 @@ import Testing
                 break
             }
         }
+    }
+
+    /// A size no machine has, a negative one and an overflowing one are errors naming the purpose.
+    @Test func impossibleSizesAreErrors() {
+        for floats: Int in [1 << 60, Int.max / 2, -5] {
+            let e = #expect(throws: AllocationError.self) { try LargeBuffer.allocate(floats: floats, for: "the test's activations") }
+            #expect(e?.description.contains("out of memory") == true && e?.description.contains("the test's activations") == true,
+                    "\(String(describing: e))")
+        }
+        let e = #expect(throws: AllocationError.self) { try LargeBuffer.allocate(bytes: -1, for: "x") }
+        #expect(e?.for("y").description.contains("for y") == true)
     }
 }

@@ -208,7 +208,7 @@ import Testing
         func rows(_ lo: Int, _ hi: Int, k0: Int = 0, k1: Int? = nil, into c: inout [Float]) {
             let k1 = k1 ?? k
             a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
-                BF16.gemm(transB: transB, m: hi - lo, n: n, k: k1 - k0, a: ap.baseAddress! + lo * k + k0, lda: k,
+                try! BF16.gemm(transB: transB, m: hi - lo, n: n, k: k1 - k0, a: ap.baseAddress! + lo * k + k0, lda: k,
                           b: bp.baseAddress! + (transB ? k0 : k0 * n), ldb: transB ? k : n, accumulate: accumulate || k0 > 0,
                           c: cp.baseAddress! + lo * n, ldc: n)
             } } }

@@ -300,7 +300,7 @@ private enum Ref {
         var rng = SeededRNG(seed: 42)
         var y = [Float](repeating: .nan, count: m * dout)
         var cache = LoRACache()
-        Ops.loraLinearForward(x, m: m, w: W, a: A, b: B, shape: shape, rng: &rng, &y, cache: &cache)
+        try! Ops.loraLinearForward(x, m: m, w: W, a: A, b: B, shape: shape, rng: &rng, &y, cache: &cache)
 
         if dropout > 0 {
             #expect(cache.mask.count == m * din)
@@ -319,7 +319,7 @@ private enum Ref {
         // All three gradients accumulate: start from non-zero buffers.
         let dx0 = data.floats(m * din), da0 = data.floats(r * din), db0 = data.floats(dout * r)
         var dx = dx0, dA = da0, dB = db0
-        Ops.loraLinearBackward(R, x: x, m: m, w: W, a: A, b: B, shape: shape, cache: cache, dx: &dx, da: &dA, db: &dB)
+        try! Ops.loraLinearBackward(R, x: x, m: m, w: W, a: A, b: B, shape: shape, cache: cache, dx: &dx, da: &dA, db: &dB)
         let rr = dbl(R)
         func loss(_ x: [Double], _ a: [Double], _ b: [Double]) -> Double {
             dot(Ref.lora(x: x, w: dbl(W.data), a: a, b: b, mask: mask, m: m, din: din, dout: dout, r: r, scaling: s), rr)
@@ -349,11 +349,11 @@ private enum Ref {
         var dx1 = dx0, da1 = da0, db1 = db0
         for (t, mb) in members.enumerated() {
             var y = [Float](repeating: .nan, count: m * outs[t]), c = LoRACache()
-            Ops.loraLinearForward(x, m: m, w: mb.w, a: mb.a, b: mb.b, shape: mb.shape, rng: &rng, &y, cache: &c)
+            try! Ops.loraLinearForward(x, m: m, w: mb.w, a: mb.a, b: mb.b, shape: mb.shape, rng: &rng, &y, cache: &c)
             ys1.append(y); caches1.append(c)
         }
         for (t, mb) in members.enumerated() {
-            Ops.loraLinearBackward(dys[t], x: x, m: m, w: mb.w, a: mb.a, b: mb.b, shape: mb.shape, cache: caches1[t],
+            try! Ops.loraLinearBackward(dys[t], x: x, m: m, w: mb.w, a: mb.a, b: mb.b, shape: mb.shape, cache: caches1[t],
                                    dx: &dx1, da: &da1[t], db: &db1[t])
         }
 
@@ -370,7 +370,7 @@ private enum Ref {
         let group = zip(members, ptrs).map { LoRAMember(w: $0.w, a: UnsafePointer($1.a), b: UnsafePointer($1.b), shape: $0.shape) }
         let yp = ys2.indices.map { _ in UnsafeMutablePointer<Float>.allocate(capacity: m * 24) }
         defer { for p in yp { p.deallocate() } }
-        Ops.loraGroupForward(x, m: m, members: group, outputs: yp, caches: &caches2, workspace: ws)
+        try! Ops.loraGroupForward(x, m: m, members: group, outputs: yp, caches: &caches2, workspace: ws)
         for t in 0..<3 { ys2[t] = Array(UnsafeBufferPointer(start: yp[t], count: m * outs[t])) }
         let gp = (0..<3).map { t in (a: UnsafeMutablePointer<Float>.allocate(capacity: da2[t].count),
                                      b: UnsafeMutablePointer<Float>.allocate(capacity: db2[t].count)) }
@@ -378,7 +378,7 @@ private enum Ref {
         for t in 0..<3 { gp[t].a.update(from: da2[t], count: da2[t].count); gp[t].b.update(from: db2[t], count: db2[t].count) }
         dx2.withUnsafeMutableBufferPointer { dxp in
             dys[0].withUnsafeBufferPointer { d0 in dys[1].withUnsafeBufferPointer { d1 in dys[2].withUnsafeBufferPointer { d2 in
-                Ops.loraGroupBackward([d0.baseAddress!, d1.baseAddress!, d2.baseAddress!], x: x, m: m, members: group,
+                try! Ops.loraGroupBackward([d0.baseAddress!, d1.baseAddress!, d2.baseAddress!], x: x, m: m, members: group,
                                       caches: caches2, dx: dxp.baseAddress!, da: gp.map(\.a), db: gp.map(\.b), workspace: ws)
             } } }
         }
@@ -405,7 +405,7 @@ private enum Ref {
         func mask(seed: UInt64) -> [Float] {
             var rng = SeededRNG(seed: seed), cache = LoRACache()
             var y = [Float](repeating: 0, count: m * dout)
-            Ops.loraLinearForward(x, m: m, w: W, a: A, b: B, shape: shape, rng: &rng, &y, cache: &cache)
+            try! Ops.loraLinearForward(x, m: m, w: W, a: A, b: B, shape: shape, rng: &rng, &y, cache: &cache)
             return cache.mask
         }
         #expect(mask(seed: 1) == mask(seed: 1))
@@ -530,7 +530,7 @@ private enum Ref {
         var rng = SeededRNG(seed: 3)
         var caches = [LoRACache](repeating: LoRACache(), count: 7)
         func lora(_ i: Int, _ input: [Float], _ out: inout [Float]) {
-            Ops.loraLinearForward(input, m: T, w: ad[i].w, a: ad[i].a, b: ad[i].b, shape: ad[i].shape, rng: &rng,
+            try! Ops.loraLinearForward(input, m: T, w: ad[i].w, a: ad[i].a, b: ad[i].b, shape: ad[i].shape, rng: &rng,
                                   &out, cache: &caches[i])
         }
         func zeros(_ n: Int) -> [Float] { [Float](repeating: 0, count: n) }
@@ -563,7 +563,7 @@ private enum Ref {
         #expect(count == 4)
         var da = ad.map { zeros($0.a.count) }, db = ad.map { zeros($0.b.count) }
         func loraBack(_ i: Int, _ dy: [Float], _ input: [Float], _ dx: inout [Float]) {
-            Ops.loraLinearBackward(dy, x: input, m: T, w: ad[i].w, a: ad[i].a, b: ad[i].b, shape: ad[i].shape,
+            try! Ops.loraLinearBackward(dy, x: input, m: T, w: ad[i].w, a: ad[i].a, b: ad[i].b, shape: ad[i].shape,
                                    cache: caches[i], dx: &dx, da: &da[i], db: &db[i])
         }
         var dx3 = zeros(T * d)

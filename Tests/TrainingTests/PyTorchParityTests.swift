@@ -133,8 +133,8 @@ import Transformer
         let wr = wf.map { Double(BF16.float(BF16.round($0))) }
         let f = FrozenLinear(linear: w, scratch: Scratch(), bf16: BF16Base())
         var y = [Float](repeating: 0, count: m * w.rows), dx = [Float](repeating: 0.5, count: m * w.cols)
-        f.forward(x, m: m, &y)
-        f.backwardInput(dy, m: m, &dx)
+        try! f.forward(x, m: m, &y)
+        try! f.backwardInput(dy, m: m, &dx)
         var worstY = 0.0, worstDX = 0.0, scaleY = 0.0, scaleDX = 0.0
         for i in 0..<m {
             let xr = (0..<w.cols).map { Double(BF16.float(BF16.round(x[i * w.cols + $0]))) }

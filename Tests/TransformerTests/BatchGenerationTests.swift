@@ -24,7 +24,7 @@ import Testing
             func product(_ rowDots: Bool, _ rowsOf: Range<Int>) -> [Float] {
                 var y = [Float](repeating: 0, count: rowsOf.count * rows)
                 x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer {
-                    lin.forward(xp.baseAddress! + rowsOf.lowerBound * cols, m: rowsOf.count, $0.baseAddress!,
+                    try! lin.forward(xp.baseAddress! + rowsOf.lowerBound * cols, m: rowsOf.count, $0.baseAddress!,
                                 scratch: scratch, rowDots: rowDots)
                 } }
                 return y

@@ -1,5 +1,6 @@
 import Testing
 @testable import Transformer
+import Kernels
 
 /// Linear's matrix products against a Float64 computation on its own dequantised rows, for a
 /// quantised (Q4_1, SmolLM2) and a BF16 (tiny Qwen2) matrix: forward on both paths (fused
@@ -16,7 +17,7 @@ func linearMatchesDenseReference(_ which: String) throws {
     for m in [1, 3, 9] {
         let x = (0..<(m * cols)).map { _ in Float.random(in: -1...1, using: &rng) }
         var y = [Float](repeating: 0, count: m * rows)
-        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { lin.forward(xp.baseAddress!, m: m, $0.baseAddress!, scratch: scratch) } }
+        try x.withUnsafeBufferPointer { xp in try y.withUnsafeMutableBufferPointer { try lin.forward(xp.baseAddress!, m: m, $0.baseAddress!, scratch: scratch) } }
         var worst = 0.0
         for i in 0..<m {
             for r in 0..<rows {
@@ -30,7 +31,7 @@ func linearMatchesDenseReference(_ which: String) throws {
 
         let dy = (0..<(m * rows)).map { _ in Float.random(in: -1...1, using: &rng) }
         var dx = [Float](repeating: 0.5, count: m * cols)   // accumulates onto what is there
-        dy.withUnsafeBufferPointer { dp in dx.withUnsafeMutableBufferPointer { lin.backwardInput(dp.baseAddress!, m: m, $0.baseAddress!, scratch: scratch) } }
+        try dy.withUnsafeBufferPointer { dp in try dx.withUnsafeMutableBufferPointer { try lin.backwardInput(dp.baseAddress!, m: m, $0.baseAddress!, scratch: scratch) } }
         var worstB = 0.0
         for i in 0..<m {
             for c in 0..<cols {
@@ -41,4 +42,16 @@ func linearMatchesDenseReference(_ which: String) throws {
         }
         #expect(worstB < 1e-4, "\(which) backwardInput m=\(m): \(worstB)")
     }
+}
+
+/// A KV cache (or scratch buffer) the machine cannot hold is an AllocationError naming what
+/// asked for it; the cache stays usable.
+@Test func impossibleKVCacheIsAnError() throws {
+    let cache = KVCache(layers: 2, width: 64)
+    let e = try #require(throws: AllocationError.self) { try cache.reserve(1 << 50) }
+    #expect(e.description.hasPrefix("out of memory: cannot allocate") && e.description.contains("the KV cache of 1125899906842624 positions"), "\(e)")
+    try cache.reserve(10)
+    #expect(cache.capacity == 256)
+    let s = Scratch()
+    #expect(throws: AllocationError.self) { _ = try s.buffer(.x, 1 << 61) }
 }

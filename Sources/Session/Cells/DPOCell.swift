@@ -114,6 +114,10 @@ final class DPOCell: SessionCell {
         let prepared = try preparePreferences(data, model: lm, dataPath: try localDataPath())
         if !state.quiet { FileHandle.standardError.write(Data((prepared.summary + "\n").utf8)) }
         let out = self.out.isEmpty ? "runs/run-\(ctx.runID)-cell\(ctx.index)" : self.out
+        // A micro-batch holds batch_size pairs, each as two sequences (prompt + chosen, prompt + rejected).
+        let longest = (prepared.train + prepared.validation).map { max($0.chosen.ids.count, $0.rejected.ids.count) }.max() ?? 0
+        try checkTrainingMemory(lm.weights.config, lora: config.train.lora, longest: longest, sequencesPerBatch: 2 * config.train.batchSize,
+                                gradientCheckpointing: config.train.gradientCheckpointing, sequenceKey: "max_length")
         let trainer: DPOTrainer
         if !resume.isEmpty {
             trainer = try DPOTrainer.resume(from: resume, weights: lm.weights, train: prepared.train, validation: prepared.validation,

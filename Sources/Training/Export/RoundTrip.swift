@@ -53,9 +53,9 @@ public func checkMergedGGUF(at path: String, base: LanguageModel, adapter: LoRAA
         return r
     }
     let scaling = adapter?.config.scaling ?? 0
-    let encoded = try base.replacingWeights(base.weights.mapMatrices { layer, p, l in
+    let encoded = try base.replacingWeights(try base.weights.mapMatrices { layer, p, l in
         let delta = layer.flatMap { i in p.flatMap { adapter?.layers[i][$0] } }
-        return l.replaced(by: mergedWeight(l, delta, scaling: scaling), type: quant.matrixType(cols: l.cols))
+        return try l.replaced(by: mergedWeight(l, delta, scaling: scaling), type: quant.matrixType(cols: l.cols))
     })
     let unmerged = try adapter.map { try base.replacingWeights($0.applied(to: base.weights)) } ?? base
     if back.tokenizer.eosTokenId != base.tokenizer.eosTokenId {

@@ -29,39 +29,39 @@ struct FrozenLinear: FrozenMatrix {
     var rows: Int { linear.rows }
     var cols: Int { linear.cols }
 
-    func forward(_ x: UnsafePointer<Float>, m: Int, _ y: UnsafeMutablePointer<Float>) {
+    func forward(_ x: UnsafePointer<Float>, m: Int, _ y: UnsafeMutablePointer<Float>) throws {
         guard m > 0 else { return }
-        StepProfile.measure(phase) {
-            guard let bf16 else { linear.forward(x, m: m, y, scratch: scratch); return }
-            product(bf16, x, m: m, transposed: false, y)
+        try StepProfile.measure(phase) {
+            guard let bf16 else { try linear.forward(x, m: m, y, scratch: scratch); return }
+            try product(bf16, x, m: m, transposed: false, y)
             if let bias = linear.bias {
                 bias.withUnsafeBufferPointer { b in for i in 0..<m { Vec.add(b.baseAddress!, y + i * rows, rows) } }
             }
         }
     }
 
-    func backwardInput(_ dy: UnsafePointer<Float>, m: Int, _ dx: UnsafeMutablePointer<Float>) {
+    func backwardInput(_ dy: UnsafePointer<Float>, m: Int, _ dx: UnsafeMutablePointer<Float>) throws {
         guard m > 0 else { return }
-        StepProfile.measure(phase) {
-            guard let bf16 else { linear.backwardInput(dy, m: m, dx, scratch: scratch); return }
-            product(bf16, dy, m: m, transposed: true, dx)
+        try StepProfile.measure(phase) {
+            guard let bf16 else { try linear.backwardInput(dy, m: m, dx, scratch: scratch); return }
+            try product(bf16, dy, m: m, transposed: true, dx)
         }
     }
 
     /// bf16(input) · bf16(W)ᵀ into `out` (forward: input m × cols, out m × rows, overwritten), or
     /// with `transposed` bf16(input) · bf16(W) added to `out` (input gradient: m × rows → m × cols).
     private func product(_ base: BF16Base, _ input: UnsafePointer<Float>, m: Int, transposed: Bool,
-                         _ out: UnsafeMutablePointer<Float>) {
+                         _ out: UnsafeMutablePointer<Float>) throws {
         let k = transposed ? rows : cols, n = transposed ? cols : rows
-        let a = base.inputs.get(m * k)
+        let a = try base.inputs.get(m * k)
         BF16.convert(input, a, m * k)
-        BF16.gemm(transB: !transposed, m: m, n: n, k: k, a: a, lda: k, b: weights(base), ldb: cols,
-                  accumulate: transposed, c: out, ldc: n)
+        try BF16.gemm(transB: !transposed, m: m, n: n, k: k, a: a, lda: k, b: try weights(base), ldb: cols,
+                      accumulate: transposed, c: out, ldc: n)
     }
 
-    private func weights(_ base: BF16Base) -> UnsafePointer<UInt16> {
+    private func weights(_ base: BF16Base) throws -> UnsafePointer<UInt16> {
         if let bf16Weights { return bf16Weights }
-        let w = base.weights.get(rows * cols)
+        let w = try base.weights.get(rows * cols)
         BF16Base.dequantize(linear, into: w)
         return UnsafePointer(w)
     }
@@ -96,14 +96,19 @@ final class HalfBuffer {
     private(set) var pointer: UnsafeMutablePointer<UInt16>
     private(set) var capacity = 0
 
-    init() { pointer = LargeBuffer.allocate(bytes: 64).bindMemory(to: UInt16.self, capacity: 32) }
+    /// Empty: memory comes with the first `get`.
+    init() { pointer = LargeBuffer.placeholder.assumingMemoryBound(to: UInt16.self) }
     deinit { LargeBuffer.free(UnsafeMutableRawPointer(pointer)) }
 
-    func get(_ n: Int) -> UnsafeMutablePointer<UInt16> {
+    func get(_ n: Int) throws -> UnsafeMutablePointer<UInt16> {
         if n > capacity {
             LargeBuffer.free(UnsafeMutableRawPointer(pointer))
+            pointer = LargeBuffer.placeholder.assumingMemoryBound(to: UInt16.self)
+            capacity = 0
+            let (bytes, overflow) = max(n, 32).multipliedReportingOverflow(by: 2)
+            guard !overflow else { throw AllocationError(bytes: Int.max, purpose: "\(n) bf16 values") }
+            pointer = try LargeBuffer.allocate(bytes: bytes, for: "\(n) bf16 values").bindMemory(to: UInt16.self, capacity: max(n, 32))
             capacity = n
-            pointer = LargeBuffer.allocate(bytes: max(n, 32) * 2).bindMemory(to: UInt16.self, capacity: max(n, 32))
         }
         return pointer
     }

@@ -9,23 +9,27 @@ final class FloatBuffer {
     private(set) var pointer: UnsafeMutablePointer<Float>
     private(set) var capacity: Int
 
+    /// Empty: memory comes with the first `get`.
     init() {
         capacity = 0
-        pointer = LargeBuffer.allocate(floats: 16)
+        pointer = LargeBuffer.placeholder.assumingMemoryBound(to: Float.self)
     }
     deinit { LargeBuffer.free(pointer) }
 
-    /// At least n floats (contents undefined after growth).
-    func get(_ n: Int) -> UnsafeMutablePointer<Float> {
+    /// At least n floats (contents undefined after growth). A size the machine cannot give is an
+    /// `AllocationError` (the model adds which micro-batch asked for it).
+    func get(_ n: Int) throws -> UnsafeMutablePointer<Float> {
         if n > capacity {
             LargeBuffer.free(pointer)
+            pointer = LargeBuffer.placeholder.assumingMemoryBound(to: Float.self)
+            capacity = 0
+            pointer = try LargeBuffer.allocate(floats: max(n, 16), for: "\(n) floats of activations")
             capacity = n
-            pointer = LargeBuffer.allocate(floats: max(n, 16))
         }
         return pointer
     }
-    func zeroed(_ n: Int) -> UnsafeMutablePointer<Float> {
-        let p = get(n); p.initialize(repeating: 0, count: n); return p
+    func zeroed(_ n: Int) throws -> UnsafeMutablePointer<Float> {
+        let p = try get(n); p.initialize(repeating: 0, count: n); return p
     }
 }
 
@@ -140,10 +144,10 @@ final class LoRAModel {
         if computeDType == .bf16 {
             let base = BF16Base()
             let head = HalfBuffer()
-            BF16Base.dequantize(weights.lmHead, into: head.get(weights.lmHead.rows * weights.lmHead.cols))
+            try BF16Base.dequantize(weights.lmHead, into: try head.get(weights.lmHead.rows * weights.lmHead.cols))
             bf16Base = base; lmHeadBF16 = head; lmHead = weights.lmHead
         } else {
-            bf16Base = nil; lmHeadBF16 = nil; lmHead = weights.lmHead.materialized()
+            bf16Base = nil; lmHeadBF16 = nil; lmHead = try weights.lmHead.materialized()
         }
     }
 
@@ -203,6 +207,18 @@ final class LoRAModel {
     /// objective.
     func run<R>(_ batch: [TrainSequence], backward: Bool, dropoutRNG rng: inout SeededRNG,
                 objective: (HeadPass) throws -> R) throws -> R? {
+        do {
+            return try runUnnamed(batch, backward: backward, dropoutRNG: &rng, objective: objective)
+        } catch let e as AllocationError {
+            // Name what set the size: the micro-batch's rows come from the batch size and the
+            // sequence length.
+            let rows = batch.reduce(0) { $0 + $1.ids.count }
+            throw e.for(e.purpose + " in a micro-batch of \(batch.count) sequences, \(rows) tokens (batch_size × max_seq_length); lower batch_size or max_seq_length")
+        }
+    }
+
+    private func runUnnamed<R>(_ batch: [TrainSequence], backward: Bool, dropoutRNG rng: inout SeededRNG,
+                               objective: (HeadPass) throws -> R) throws -> R? {
         precondition(!backward || adapterEnabled, "LoRAModel: no backward with the adapter disabled")
         guard let pass = try forward(batch, training: backward, rng: &rng) else { return nil }
         let c = config, d = c.hiddenSize, m = pass.m, training = backward
@@ -211,13 +227,13 @@ final class LoRAModel {
         var head = frozen(lmHead)
         head.phase = .head
         head.bf16Weights = lmHeadBF16.map { UnsafePointer($0.pointer) }
-        let dhf = training ? dh.zeroed(m * d) : nil
+        let dhf = training ? try dh.zeroed(m * d) : nil
         let result = try StepProfile.measure(.head) {
             try objective(HeadPass(h: hf, m: m, dim: d, head: head, targets: targets, chunk: lossChunk,
                                    workspace: lossWorkspace, dh: dhf))
         }
         guard let dhf else { return result }
-        let dx = self.dx.zeroed(m * d)
+        let dx = try self.dx.zeroed(m * d)
         weights.finalNorm.withUnsafeBufferPointer { w in
             RMSNorm.backward(dhf, fin, w.baseAddress!, invRMS: inv, dx: dx, tokens: m, dim: d)
         }
@@ -225,14 +241,14 @@ final class LoRAModel {
             let a: LayerActivations
             if gradientCheckpointing {
                 a = work
-                let xr = self.x.get(m * d)   // the forward's residual buffer is free now
+                let xr = try self.x.get(m * d)   // the forward's residual buffer is free now
                 xr.update(from: layerActs[li].xIn.pointer, count: m * d)
                 var r = layerActs[li].rng
-                layerForward(li, xr, m: m, attn: attn, rope: rope, acts: a, training: true, rng: &r)
+                try layerForward(li, xr, m: m, attn: attn, rope: rope, acts: a, training: true, rng: &r)
             } else {
                 a = layerActs[li]
             }
-            layerBackward(li, dx, m: m, attn: attn, rope: rope, acts: a)
+            try layerBackward(li, dx, m: m, attn: attn, rope: rope, acts: a)
         }
         return result
     }
@@ -276,22 +292,22 @@ final class LoRAModel {
             while layerActs.count < c.numLayers { layerActs.append(LayerActivations()) }
         }
 
-        let x = self.x.get(m * d)
+        let x = try self.x.get(m * d)
         for (i, t) in ids.enumerated() { weights.embedding.dequantizeRows(t, 1, into: x + i * d) }
 
         for li in 0..<c.numLayers {
             let a = training && !gradientCheckpointing ? layerActs[li] : work
             if training && gradientCheckpointing {
                 // Keep only the layer input (and the dropout stream position) for recomputation.
-                layerActs[li].xIn.get(m * d).update(from: x, count: m * d)
+                try layerActs[li].xIn.get(m * d).update(from: x, count: m * d)
                 layerActs[li].rng = rng
             }
-            layerForward(li, x, m: m, attn: attn, rope: rope, acts: a, training: training, rng: &rng)
+            try layerForward(li, x, m: m, attn: attn, rope: rope, acts: a, training: training, rng: &rng)
         }
 
         // Final norm (the loss reads only the trained rows of its output).
-        let fin = finalIn.get(m * d), inv = finalInv.get(m)
-        let hf = h.get(m * d)
+        let fin = try finalIn.get(m * d), inv = try finalInv.get(m)
+        let hf = try h.get(m * d)
         fin.update(from: x, count: m * d)
         weights.finalNorm.withUnsafeBufferPointer { w in
             RMSNorm.forward(fin, w.baseAddress!, eps: Float(c.rmsNormEps), hf, invRMS: inv, tokens: m, dim: d)
@@ -305,10 +321,10 @@ final class LoRAModel {
         var rng = SeededRNG(seed: 0)   // unused: no dropout outside training
         guard let pass = try forward(batch, training: false, rng: &rng) else { return [] }
         var out = [Float](repeating: 0, count: pass.m * config.vocabSize)
-        out.withUnsafeMutableBufferPointer { o in
+        try out.withUnsafeMutableBufferPointer { o in
             var head = frozen(lmHead)
             head.bf16Weights = lmHeadBF16.map { UnsafePointer($0.pointer) }
-            head.forward(pass.normOut, m: pass.m, o.baseAddress!)
+            try head.forward(pass.normOut, m: pass.m, o.baseAddress!)
         }
         return out
     }
@@ -317,72 +333,72 @@ final class LoRAModel {
 
     /// x ← x + attn(norm(x)); x ← x + mlp(norm(x)), saving what the backward needs in `acts`.
     private func layerForward(_ li: Int, _ x: UnsafeMutablePointer<Float>, m: Int, attn: AttentionPlan,
-                              rope: RoPETable, acts a: LayerActivations, training: Bool, rng: inout SeededRNG) {
+                              rope: RoPETable, acts a: LayerActivations, training: Bool, rng: inout SeededRNG) throws {
         let c = config, L = weights.layers[li]
         let d = c.hiddenSize, qw = c.numHeads * c.headDim, kvw = c.numKVHeads * c.headDim, ff = c.intermediateSize
         let eps = Float(c.rmsNormEps)
         let shape = AttentionShape(c)
 
-        let xIn = a.xIn.get(m * d)
+        let xIn = try a.xIn.get(m * d)
         if xIn != x { xIn.update(from: x, count: m * d) }
-        let h = self.h.get(m * d), inv1 = a.inv1.get(m)
+        let h = try self.h.get(m * d), inv1 = try a.inv1.get(m)
         L.attnNorm.withUnsafeBufferPointer { w in
             RMSNorm.forward(xIn, w.baseAddress!, eps: eps, h, invRMS: inv1, tokens: m, dim: d)
         }
-        let q = a.q.get(m * qw), k = a.k.get(m * kvw), v = a.v.get(m * kvw)
-        projectGroup([.q, .k, .v], li, h, m, [q, k, v], a, training, &rng)
+        let q = try a.q.get(m * qw), k = try a.k.get(m * kvw), v = try a.v.get(m * kvw)
+        try projectGroup([.q, .k, .v], li, h, m, [q, k, v], a, training, &rng)
         rope.forward(q, heads: c.numHeads, headDim: c.headDim)
         rope.forward(k, heads: c.numKVHeads, headDim: c.headDim)
-        let att = a.att.get(m * qw)
-        StepProfile.measure(.attention) {
-            let kept = attn.keepProbs ? a.probs.get(attn.probTotal) : nil
+        let att = try a.att.get(m * qw)
+        try StepProfile.measure(.attention) {
+            let kept = attn.keepProbs ? try a.probs.get(attn.probTotal) : nil
             for (i, s) in attn.segments.enumerated() {
                 let T = s.count
-                let p = kept.map { $0 + attn.probOffsets[i] } ?? probs.get(c.numHeads * T * T)
+                let p = try kept.map { $0 + attn.probOffsets[i] } ?? probs.get(c.numHeads * T * T)
                 Attention.forward(q: q + s.lowerBound * qw, k: k + s.lowerBound * kvw, v: v + s.lowerBound * kvw,
                                   out: att + s.lowerBound * qw, probs: p, tokens: T, shape: shape)
             }
         }
-        let o = tmp.get(m * d)
-        project(.o, li, att, m, o, a, training, &rng)
+        let o = try tmp.get(m * d)
+        try project(.o, li, att, m, o, a, training, &rng)
         Vec.add(o, x, m * d)
-        let xMid = a.xMid.get(m * d)
+        let xMid = try a.xMid.get(m * d)
         xMid.update(from: x, count: m * d)
 
-        let inv2 = a.inv2.get(m)
+        let inv2 = try a.inv2.get(m)
         L.mlpNorm.withUnsafeBufferPointer { w in
             RMSNorm.forward(xMid, w.baseAddress!, eps: eps, h, invRMS: inv2, tokens: m, dim: d)
         }
-        let g = a.g.get(m * ff), u = a.u.get(m * ff)
-        projectGroup([.gate, .up], li, h, m, [g, u], a, training, &rng)
-        let act = self.act.get(m * ff)
+        let g = try a.g.get(m * ff), u = try a.u.get(m * ff)
+        try projectGroup([.gate, .up], li, h, m, [g, u], a, training, &rng)
+        let act = try self.act.get(m * ff)
         SwiGLU.forward(g, u, act, count: m * ff)
-        let down = tmp.get(m * d)
-        project(.down, li, act, m, down, a, training, &rng)
+        let down = try tmp.get(m * d)
+        try project(.down, li, act, m, down, a, training, &rng)
         Vec.add(down, x, m * d)
     }
 
     /// dx (the residual stream's gradient after the layer) becomes the gradient before it;
     /// the layer's LoRA gradients are accumulated.
     private func layerBackward(_ li: Int, _ dx: UnsafeMutablePointer<Float>, m: Int, attn: AttentionPlan,
-                               rope: RoPETable, acts a: LayerActivations) {
+                               rope: RoPETable, acts a: LayerActivations) throws {
         let c = config, L = weights.layers[li]
         let d = c.hiddenSize, qw = c.numHeads * c.headDim, kvw = c.numKVHeads * c.headDim, ff = c.intermediateSize
         let eps = Float(c.rmsNormEps)
         let shape = AttentionShape(c)
-        let h = self.h.get(m * d), dh = self.dh.get(m * d)
+        let h = try self.h.get(m * d), dh = try self.dh.get(m * d)
 
         // MLP: x_out = x_mid + down(silu(gate(n)) ⊙ up(n)), n = norm(x_mid).
         let xMid = a.xMid.pointer, g = a.g.pointer, u = a.u.pointer
         L.mlpNorm.withUnsafeBufferPointer { w in RMSNorm.forward(xMid, w.baseAddress!, eps: eps, h, invRMS: nil, tokens: m, dim: d) }
-        let act = self.act.get(m * ff)
+        let act = try self.act.get(m * ff)
         SwiGLU.forward(g, u, act, count: m * ff)
-        let dact = dg.zeroed(m * ff)
-        projectBackward(.down, li, dy: dx, x: act, m, dx: dact, a)
-        let du = self.du.get(m * ff)
+        let dact = try dg.zeroed(m * ff)
+        try projectBackward(.down, li, dy: dx, x: act, m, dx: dact, a)
+        let du = try self.du.get(m * ff)
         SwiGLU.backward(dact, g, u, dg: dact, du: du, count: m * ff)
         dh.initialize(repeating: 0, count: m * d)
-        projectGroupBackward([.gate, .up], li, dys: [dact, du], x: h, m, dx: dh, a)
+        try projectGroupBackward([.gate, .up], li, dys: [dact, du], x: h, m, dx: dh, a)
         L.mlpNorm.withUnsafeBufferPointer { w in
             RMSNorm.backward(dh, xMid, w.baseAddress!, invRMS: a.inv2.pointer, dx: dx, tokens: m, dim: d)
         }
@@ -390,11 +406,11 @@ final class LoRAModel {
         // Attention: x_mid = x_in + o(attn(rope(q(n)), rope(k(n)), v(n))), n = norm(x_in).
         let xIn = a.xIn.pointer
         L.attnNorm.withUnsafeBufferPointer { w in RMSNorm.forward(xIn, w.baseAddress!, eps: eps, h, invRMS: nil, tokens: m, dim: d) }
-        let datt = self.datt.zeroed(m * qw)
-        projectBackward(.o, li, dy: dx, x: a.att.pointer, m, dx: datt, a)
-        let dq = self.dq.get(m * qw), dk = self.dk.get(m * kvw), dv = self.dv.get(m * kvw)
+        let datt = try self.datt.zeroed(m * qw)
+        try projectBackward(.o, li, dy: dx, x: a.att.pointer, m, dx: datt, a)
+        let dq = try self.dq.get(m * qw), dk = try self.dk.get(m * kvw), dv = try self.dv.get(m * kvw)
         let q = a.q.pointer, k = a.k.pointer, v = a.v.pointer
-        StepProfile.measure(.attention) {
+        try StepProfile.measure(.attention) {
             for (i, s) in attn.segments.enumerated() {
                 let T = s.count, r0 = s.lowerBound
                 let p: UnsafeMutablePointer<Float>
@@ -402,19 +418,19 @@ final class LoRAModel {
                     p = a.probs.pointer + attn.probOffsets[i]
                 } else {
                     // Recompute P (too large to keep for every layer at this length).
-                    p = probs.get(c.numHeads * T * T)
-                    Attention.forward(q: q + r0 * qw, k: k + r0 * kvw, v: v + r0 * kvw, out: tmp.get(T * qw), probs: p,
+                    p = try probs.get(c.numHeads * T * T)
+                    Attention.forward(q: q + r0 * qw, k: k + r0 * kvw, v: v + r0 * kvw, out: try tmp.get(T * qw), probs: p,
                                       tokens: T, shape: shape)
                 }
                 Attention.backward(dout: datt + r0 * qw, q: q + r0 * qw, k: k + r0 * kvw, v: v + r0 * kvw, probs: p,
-                                   dq: dq + r0 * qw, dk: dk + r0 * kvw, dv: dv + r0 * kvw, scratch: ds.get(c.numHeads * T * T),
+                                   dq: dq + r0 * qw, dk: dk + r0 * kvw, dv: dv + r0 * kvw, scratch: try ds.get(c.numHeads * T * T),
                                    tokens: T, shape: shape)
             }
         }
         rope.backward(dq, heads: c.numHeads, headDim: c.headDim)
         rope.backward(dk, heads: c.numKVHeads, headDim: c.headDim)
         dh.initialize(repeating: 0, count: m * d)
-        projectGroupBackward([.q, .k, .v], li, dys: [dq, dk, dv], x: h, m, dx: dh, a)
+        try projectGroupBackward([.q, .k, .v], li, dys: [dq, dk, dv], x: h, m, dx: dh, a)
         L.attnNorm.withUnsafeBufferPointer { w in
             RMSNorm.backward(dh, xIn, w.baseAddress!, invRMS: a.inv1.pointer, dx: dx, tokens: m, dim: d)
         }
@@ -425,14 +441,14 @@ final class LoRAModel {
     /// y = W x (+ LoRA when this projection is adapted).
     private func project(_ t: LoRATarget, _ li: Int, _ x: UnsafePointer<Float>, _ m: Int,
                          _ y: UnsafeMutablePointer<Float>, _ a: LayerActivations, _ training: Bool,
-                         _ rng: inout SeededRNG) {
+                         _ rng: inout SeededRNG) throws {
         let frozen = self.frozen(weights.layers[li][t])
-        guard adapterEnabled, let i = slot[li][t.index] else { frozen.forward(x, m: m, y); return }
+        guard adapterEnabled, let i = slot[li][t.index] else { try frozen.forward(x, m: m, y); return }
         var s = shapes[i]
         if !training { s = LoRAShape(inFeatures: s.inFeatures, outFeatures: s.outFeatures, rank: s.rank, scaling: s.scaling, dropout: 0) }
-        params[2 * i].withUnsafeBufferPointer { pa in params[2 * i + 1].withUnsafeBufferPointer { pb in
-            StepProfile.measure(.lora) {
-                Ops.loraLinearForward(x, m: m, w: frozen, a: pa.baseAddress!, b: pb.baseAddress!, shape: s, rng: &rng,
+        try params[2 * i].withUnsafeBufferPointer { pa in try params[2 * i + 1].withUnsafeBufferPointer { pb in
+            try StepProfile.measure(.lora) {
+                try Ops.loraLinearForward(x, m: m, w: frozen, a: pa.baseAddress!, b: pb.baseAddress!, shape: s, rng: &rng,
                                       y, cache: &a.lora[t.index])
             }
         } }
@@ -440,14 +456,14 @@ final class LoRAModel {
 
     /// dx += dy W (+ the LoRA path); accumulates the pair's gradients.
     private func projectBackward(_ t: LoRATarget, _ li: Int, dy: UnsafePointer<Float>,
-                                 x: UnsafePointer<Float>, _ m: Int, dx: UnsafeMutablePointer<Float>, _ a: LayerActivations) {
+                                 x: UnsafePointer<Float>, _ m: Int, dx: UnsafeMutablePointer<Float>, _ a: LayerActivations) throws {
         let frozen = self.frozen(weights.layers[li][t])
-        guard let i = slot[li][t.index] else { frozen.backwardInput(dy, m: m, dx); return }
+        guard let i = slot[li][t.index] else { try frozen.backwardInput(dy, m: m, dx); return }
         let s = shapes[i]
-        params[2 * i].withUnsafeBufferPointer { pa in params[2 * i + 1].withUnsafeBufferPointer { pb in
-            grads[2 * i].withUnsafeMutableBufferPointer { ga in grads[2 * i + 1].withUnsafeMutableBufferPointer { gb in
-                StepProfile.measure(.lora) {
-                    Ops.loraLinearBackward(dy, x: x, m: m, w: frozen, a: pa.baseAddress!, b: pb.baseAddress!, shape: s,
+        try params[2 * i].withUnsafeBufferPointer { pa in try params[2 * i + 1].withUnsafeBufferPointer { pb in
+            try grads[2 * i].withUnsafeMutableBufferPointer { ga in try grads[2 * i + 1].withUnsafeMutableBufferPointer { gb in
+                try StepProfile.measure(.lora) {
+                    try Ops.loraLinearBackward(dy, x: x, m: m, w: frozen, a: pa.baseAddress!, b: pb.baseAddress!, shape: s,
                                            cache: a.lora[t.index], dx: dx, da: ga.baseAddress!, db: gb.baseAddress!)
                 }
             } }
@@ -465,16 +481,16 @@ final class LoRAModel {
 
     private func projectGroup(_ ts: [LoRATarget], _ li: Int, _ x: UnsafePointer<Float>, _ m: Int,
                               _ ys: [UnsafeMutablePointer<Float>], _ a: LayerActivations, _ training: Bool,
-                              _ rng: inout SeededRNG) {
+                              _ rng: inout SeededRNG) throws {
         guard let ids = grouped(ts, li, training: training) else {
-            for (j, t) in ts.enumerated() { project(t, li, x, m, ys[j], a, training, &rng) }
+            for (j, t) in ts.enumerated() { try project(t, li, x, m, ys[j], a, training, &rng) }
             return
         }
-        withPointers(ids.flatMap { [2 * $0, 2 * $0 + 1] }) { ab in
+        try withPointers(ids.flatMap { [2 * $0, 2 * $0 + 1] }) { ab in
             let members = groupMembers(ids, ts, li, ab)
             var caches = ts.map { a.lora[$0.index] }
-            StepProfile.measure(.lora) {
-                Ops.loraGroupForward(x, m: m, members: members, outputs: ys, caches: &caches, workspace: loraGroup)
+            try StepProfile.measure(.lora) {
+                try Ops.loraGroupForward(x, m: m, members: members, outputs: ys, caches: &caches, workspace: loraGroup)
             }
             for (j, t) in ts.enumerated() { a.lora[t.index] = caches[j] }
         }
@@ -482,18 +498,18 @@ final class LoRAModel {
 
     private func projectGroupBackward(_ ts: [LoRATarget], _ li: Int, dys: [UnsafePointer<Float>],
                                       x: UnsafePointer<Float>, _ m: Int, dx: UnsafeMutablePointer<Float>,
-                                      _ a: LayerActivations) {
+                                      _ a: LayerActivations) throws {
         guard let ids = grouped(ts, li, training: true) else {
-            for (j, t) in ts.enumerated() { projectBackward(t, li, dy: dys[j], x: x, m, dx: dx, a) }
+            for (j, t) in ts.enumerated() { try projectBackward(t, li, dy: dys[j], x: x, m, dx: dx, a) }
             return
         }
         let pairs = ids.flatMap { [2 * $0, 2 * $0 + 1] }
-        withPointers(pairs) { ab in
+        try withPointers(pairs) { ab in
             let members = groupMembers(ids, ts, li, ab)
             let caches = ts.map { a.lora[$0.index] }
-            withGradPointers(pairs) { g in
-                StepProfile.measure(.lora) {
-                    Ops.loraGroupBackward(dys, x: x, m: m, members: members, caches: caches, dx: dx,
+            try withGradPointers(pairs) { g in
+                try StepProfile.measure(.lora) {
+                    try Ops.loraGroupBackward(dys, x: x, m: m, members: members, caches: caches, dx: dx,
                                           da: ids.indices.map { g[2 * $0] }, db: ids.indices.map { g[2 * $0 + 1] },
                                           workspace: loraGroup)
                 }
@@ -514,14 +530,20 @@ final class LoRAModel {
 
     /// Base addresses of several parameter (or gradient) arrays at once, valid inside `body`.
     private func withPointers<R>(_ ids: [Int], _ acc: [UnsafePointer<Float>] = [],
-                                 _ body: ([UnsafePointer<Float>]) -> R) -> R {
-        guard acc.count < ids.count else { return body(acc) }
-        return params[ids[acc.count]].withUnsafeBufferPointer { withPointers(ids, acc + [$0.baseAddress!], body) }
+                                 _ body: ([UnsafePointer<Float>]) throws -> R) rethrows -> R {
+        guard acc.count < ids.count else { return try body(acc) }
+        return try params[ids[acc.count]].withUnsafeBufferPointer { p in
+            guard let base = p.baseAddress else { preconditionFailure("empty LoRA parameter") }
+            return try withPointers(ids, acc + [base], body)
+        }
     }
     private func withGradPointers<R>(_ ids: [Int], _ acc: [UnsafeMutablePointer<Float>] = [],
-                                     _ body: ([UnsafeMutablePointer<Float>]) -> R) -> R {
-        guard acc.count < ids.count else { return body(acc) }
-        return grads[ids[acc.count]].withUnsafeMutableBufferPointer { withGradPointers(ids, acc + [$0.baseAddress!], body) }
+                                     _ body: ([UnsafeMutablePointer<Float>]) throws -> R) rethrows -> R {
+        guard acc.count < ids.count else { return try body(acc) }
+        return try grads[ids[acc.count]].withUnsafeMutableBufferPointer { g in
+            guard let base = g.baseAddress else { preconditionFailure("empty LoRA gradient") }
+            return try withGradPointers(ids, acc + [base], body)
+        }
     }
 }
 
@@ -549,4 +571,34 @@ struct AttentionPlan {
     /// Floats of one layer's kept probabilities (all segments).
     let probTotal: Int
     let keepProbs: Bool
+}
+
+/// Upper bounds of what training takes in memory, by what sets it (in Double: absurd settings
+/// must not overflow). From the buffers `LoRAModel` keeps: per layer and row the saved
+/// activations (x in and after attention, q, k, v, the attention output, gate, up, two 1/rms,
+/// each adapted projection's x·Aᵀ and, with dropout, its mask), the step's working rows, one
+/// sequence's attention probabilities and their gradient, and one loss chunk of logits.
+public enum TrainingMemory {
+    /// Activations of one micro-batch of `rows` rows whose longest sequence has `longest`.
+    public static func activationBytes(_ c: ModelConfig, lora: LoRAConfig?, rows: Int, longest: Int,
+                                       gradientCheckpointing: Bool, lossChunk: Int = 512) -> Double {
+        let d = Double(c.hiddenSize), qw = Double(c.numHeads * c.headDim), kvw = Double(c.numKVHeads * c.headDim)
+        let ff = Double(c.intermediateSize), m = Double(rows), T = Double(longest)
+        let adapted = lora.map { l in Double(l.targets.count) * (Double(l.rank) + (l.dropout > 0 ? max(d, ff) : 0)) } ?? 0
+        let perLayerRow = gradientCheckpointing ? d : 2 * d + 2 * qw + 2 * kvw + 2 * ff + 2 + adapted
+        let saved = Double(c.numLayers) * m * perLayerRow
+        let working = m * (8 * d + 3 * qw + 3 * kvw + 4 * ff)
+        let attention = 2 * Double(c.numHeads) * T * T
+        let logits = min(m, Double(lossChunk)) * (Double(c.vocabSize) + 2 * d)
+        return 4 * (saved + working + attention + logits)
+    }
+
+    /// The adapter's parameters, gradients and AdamW's two moments.
+    public static func adapterBytes(_ c: ModelConfig, lora: LoRAConfig) -> Double {
+        let perLayer = lora.targets.reduce(0.0) { s, t in
+            let (din, dout) = t.shape(in: c)
+            return s + Double(lora.rank) * Double(din + dout)
+        }
+        return 4 * 4 * Double(c.numLayers) * perLayer
+    }
 }

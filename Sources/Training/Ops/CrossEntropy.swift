@@ -42,7 +42,7 @@ extension Ops {
         // 512 + 368): the head's products run faster the taller they are.
         let chunks = (rows.count + chunk - 1) / chunk
         let c = (rows.count + chunks - 1) / chunks
-        let hc = workspace.h.get(c * d), gc = workspace.g.get(c * d), logits = workspace.logits.get(c * V)
+        let hc = try workspace.h.get(c * d), gc = try workspace.g.get(c * d), logits = try workspace.logits.get(c * V)
         let rowLoss = UnsafeMutablePointer<Double>.allocate(capacity: c)
         defer { rowLoss.deallocate() }
         var loss: Double = 0
@@ -50,7 +50,7 @@ extension Ops {
         while start < rows.count {
             let n = min(c, rows.count - start)
             for i in 0..<n { (hc + i * d).update(from: h + rows[start + i] * d, count: d) }
-            head.forward(hc, m: n, logits)
+            try head.forward(hc, m: n, logits)
             // Rows are independent: split them over workers, then add their losses in order
             // (the total does not depend on the worker count).
             let wantGrad = dh != nil
@@ -77,7 +77,7 @@ extension Ops {
             for i in 0..<n { loss += rowLoss[i] }
             if let dh {
                 gc.initialize(repeating: 0, count: n * d)
-                head.backwardInput(logits, m: n, gc)
+                try head.backwardInput(logits, m: n, gc)
                 for i in 0..<n { Vec.add(gc + i * d, dh + rows[start + i] * d, d) }
             }
             start += n

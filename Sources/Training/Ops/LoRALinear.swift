@@ -30,9 +30,9 @@ extension Ops {
     /// from `rng` (element kept when nextFloat() ≥ p) only when p > 0.
     static func loraLinearForward(_ x: UnsafePointer<Float>, m: Int, w: some FrozenMatrix,
                                   a: UnsafePointer<Float>, b: UnsafePointer<Float>, shape s: LoRAShape,
-                                  rng: inout SeededRNG, _ y: UnsafeMutablePointer<Float>, cache: inout LoRACache) {
+                                  rng: inout SeededRNG, _ y: UnsafeMutablePointer<Float>, cache: inout LoRACache) throws {
         let din = s.inFeatures, dout = s.outFeatures, r = s.rank
-        w.forward(x, m: m, y)
+        try w.forward(x, m: m, y)
         guard m > 0 else { cache = LoRACache(); return }
         cache.xa = [Float](repeating: 0, count: m * r)
         if s.dropout > 0 {
@@ -62,10 +62,10 @@ extension Ops {
     static func loraLinearBackward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, m: Int, w: some FrozenMatrix,
                                    a: UnsafePointer<Float>, b: UnsafePointer<Float>, shape s: LoRAShape,
                                    cache: LoRACache, dx: UnsafeMutablePointer<Float>,
-                                   da: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>) {
+                                   da: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>) throws {
         guard m > 0 else { return }
         let din = s.inFeatures, dout = s.outFeatures, r = s.rank
-        w.backwardInput(dy, m: m, dx)
+        try w.backwardInput(dy, m: m, dx)
         // dxa = scaling · dy B   [m × r]
         var dxa = [Float](repeating: 0, count: m * r)
         dxa.withUnsafeMutableBufferPointer { g in
@@ -111,11 +111,11 @@ final class LoRAGroupWorkspace {
     let aCat = FloatBuffer(), xaCat = FloatBuffer(), dxaCat = FloatBuffer(), daCat = FloatBuffer()
 
     /// Copies the members' A matrices into one (Σr × in) and returns it with each member's first row.
-    fileprivate func stackA<W>(_ members: [LoRAMember<W>]) -> (UnsafeMutablePointer<Float>, [Int]) {
+    fileprivate func stackA<W>(_ members: [LoRAMember<W>]) throws -> (UnsafeMutablePointer<Float>, [Int]) {
         let din = members[0].shape.inFeatures
         var offsets: [Int] = [], total = 0
         for mb in members { offsets.append(total); total += mb.shape.rank }
-        let p = aCat.get(total * din)
+        let p = try aCat.get(total * din)
         for (mb, off) in zip(members, offsets) { (p + off * din).update(from: mb.a, count: mb.shape.rank * din) }
         return (p, offsets)
     }
@@ -127,15 +127,15 @@ extension Ops {
     /// for dA and dx in the backward). `caches[t].xa` holds member t's x A_tᵀ as before.
     static func loraGroupForward<W>(_ x: UnsafePointer<Float>, m: Int, members: [LoRAMember<W>],
                                     outputs: [UnsafeMutablePointer<Float>], caches: inout [LoRACache],
-                                    workspace ws: LoRAGroupWorkspace) {
+                                    workspace ws: LoRAGroupWorkspace) throws {
         precondition(members.count == outputs.count && members.count == caches.count)
         precondition(members.allSatisfy { $0.shape.dropout == 0 && $0.shape.inFeatures == members[0].shape.inFeatures })
-        for (mb, y) in zip(members, outputs) { mb.w.forward(x, m: m, y) }
+        for (mb, y) in zip(members, outputs) { try mb.w.forward(x, m: m, y) }
         guard m > 0 else { caches = caches.map { _ in LoRACache() }; return }
         let din = members[0].shape.inFeatures
-        let (aCat, offsets) = ws.stackA(members)
+        let (aCat, offsets) = try ws.stackA(members)
         let R = members.reduce(0) { $0 + $1.shape.rank }
-        let xa = ws.xaCat.get(m * R)
+        let xa = try ws.xaCat.get(m * R)
         BLAS.gemm(transB: true, m: m, n: R, k: din, a: x, lda: din, b: aCat, ldb: din, c: xa, ldc: R)
         for (t, mb) in members.enumerated() {
             let r = mb.shape.rank, dout = mb.shape.outFeatures, off = offsets[t]
@@ -153,15 +153,15 @@ extension Ops {
     static func loraGroupBackward<W>(_ dys: [UnsafePointer<Float>], x: UnsafePointer<Float>, m: Int,
                                      members: [LoRAMember<W>], caches: [LoRACache], dx: UnsafeMutablePointer<Float>,
                                      da: [UnsafeMutablePointer<Float>], db: [UnsafeMutablePointer<Float>],
-                                     workspace ws: LoRAGroupWorkspace) {
+                                     workspace ws: LoRAGroupWorkspace) throws {
         guard m > 0 else { return }
         let din = members[0].shape.inFeatures
-        let (aCat, offsets) = ws.stackA(members)
+        let (aCat, offsets) = try ws.stackA(members)
         let R = members.reduce(0) { $0 + $1.shape.rank }
-        let dxa = ws.dxaCat.get(m * R)
+        let dxa = try ws.dxaCat.get(m * R)
         for (t, mb) in members.enumerated() {
             let s = mb.shape, r = s.rank, dout = s.outFeatures
-            mb.w.backwardInput(dys[t], m: m, dx)
+            try mb.w.backwardInput(dys[t], m: m, dx)
             // dxa_t = scaling · dy_t B_t, into its columns of the stacked gradient.
             BLAS.gemm(m: m, n: r, k: dout, alpha: s.scaling, a: dys[t], lda: dout, b: mb.b, ldb: r,
                       c: dxa + offsets[t], ldc: R)
@@ -171,7 +171,7 @@ extension Ops {
             }
         }
         // [dA_1; dA_2; …] = dxaᵀ x in one product, then into each member's gradient.
-        let daCat = ws.daCat.get(R * din)
+        let daCat = try ws.daCat.get(R * din)
         BLAS.gemm(transA: true, m: R, n: din, k: m, a: dxa, lda: R, b: x, ldb: din, c: daCat, ldc: din)
         for (t, mb) in members.enumerated() { Vec.add(daCat + offsets[t] * din, da[t], mb.shape.rank * din) }
         BLAS.gemm(m: m, n: din, k: R, a: dxa, lda: R, b: aCat, ldb: din, beta: 1, c: dx, ldc: din)

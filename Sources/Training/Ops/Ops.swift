@@ -22,9 +22,9 @@ protocol FrozenMatrix {
     var rows: Int { get }
     var cols: Int { get }
     /// y[m × rows] = x[m × cols] · Wᵀ  (overwrites y).
-    func forward(_ x: UnsafePointer<Float>, m: Int, _ y: UnsafeMutablePointer<Float>)
+    func forward(_ x: UnsafePointer<Float>, m: Int, _ y: UnsafeMutablePointer<Float>) throws
     /// dx[m × cols] += dy[m × rows] · W  (accumulates).
-    func backwardInput(_ dy: UnsafePointer<Float>, m: Int, _ dx: UnsafeMutablePointer<Float>)
+    func backwardInput(_ dy: UnsafePointer<Float>, m: Int, _ dx: UnsafeMutablePointer<Float>) throws
 }
 
 /// A plain fp32 frozen matrix (row-major [rows × cols]).

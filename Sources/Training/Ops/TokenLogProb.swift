@@ -47,14 +47,14 @@ extension Ops {
         guard !rows.isEmpty else { return out }
         let chunks = (rows.count + chunk - 1) / chunk
         let c = (rows.count + chunks - 1) / chunks
-        let hc = workspace.h.get(c * d), gc = workspace.g.get(c * d), logits = workspace.logits.get(c * V)
+        let hc = try workspace.h.get(c * d), gc = try workspace.g.get(c * d), logits = try workspace.logits.get(c * V)
         var start = 0
-        out.withUnsafeMutableBufferPointer { lp in
+        try out.withUnsafeMutableBufferPointer { lp in
             let lp = lp.baseAddress!
             while start < rows.count {
                 let n = min(c, rows.count - start)
                 for i in 0..<n { (hc + i * d).update(from: h + rows[start + i] * d, count: d) }
-                head.forward(hc, m: n, logits)
+                try head.forward(hc, m: n, logits)
                 Parallel.forEachRange(n, minPerWorker: 4) { range in
                     for i in range {
                         let t = rows[start + i], l = logits + i * V, y = targets[t]
@@ -78,7 +78,7 @@ extension Ops {
                 }
                 if let dh {
                     gc.initialize(repeating: 0, count: n * d)
-                    head.backwardInput(logits, m: n, gc)
+                    try head.backwardInput(logits, m: n, gc)
                     for i in 0..<n { Vec.add(gc + i * d, dh + rows[start + i] * d, d) }
                 }
                 start += n
