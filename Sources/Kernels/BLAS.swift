@@ -59,29 +59,50 @@ public enum BLAS {
     }
 
     /// Slices of C a product is cut into: one per worker, at most one per `minSplitWork`
-    /// multiply-adds and one per whole 16-row (or 16-column) tile; the ragged last tile joins
-    /// the last slice. A row's values then do not depend on the slicing (OpenBLAS accumulates
-    /// each element over k in the same order in every call of more than a few rows; a call of
+    /// multiply-adds and one per whole tile (`tile`); the ragged last tile joins the last slice.
+    /// A row's values then do not depend on the slicing (OpenBLAS accumulates each element over
+    /// k in the same order in every call whose rows start on its kernel's row tile; a call of
     /// only the ragged rows went to its small-matrix kernel and rounded them differently). One
     /// slice per worker, not a fixed count: every slice re-packs the shared operand (12 fixed
     /// slices cost 20% of the frozen products at 2 workers). Checked over the model shapes and
     /// many row counts by `WorkerCountKernelTests`.
     static func tileParts(m: Int, n: Int, k: Int, workers: Int) -> Int {
         let work = Double(m) * Double(n) * Double(k)
-        let wholeTiles = (4 * m >= n ? m : n) / 16
+        let wholeTiles = (splitsByRows(m: m, n: n) ? m : n) / tile
         return Swift.max(1, Swift.min(workers, Int(work / minSplitWork), wholeTiles))
     }
 
-    /// The product in `parts` slices of C's rows (by columns when C is more than 4× wider than
-    /// tall: contiguous rows stream better), each of whole 16-row tiles (the last also takes the
-    /// ragged rows), each claimed by whichever worker is free.
+    /// Slice boundaries fall on multiples of this many rows (or columns). OpenBLAS's AVX-512
+    /// kernels round every element alike in any call from 16-row (16-column) boundaries on; its
+    /// AVX2 kernels (Haswell, Zen: what OPENBLAS_CORETYPE=Haswell selects, as some machines set
+    /// it) only in calls that start on a 12-row boundary, and their column slices change the
+    /// bits at any boundary (measured on a Zen 5 with both sets): there 48 rows (a multiple of
+    /// both) and rows only.
+    static var tile: Int { shapeStable ? 16 : 48 }
+
+    /// Whether the kernel set in use computes each element of C alike whatever the call around
+    /// it: any row count, any column slice (OpenBLAS's AVX-512 sets). The AVX2 sets round the
+    /// rows of a call's ragged last 12-row tile differently, so there a row's bits depend on how
+    /// many rows share its product: results stay independent of the worker count (slices fall
+    /// on `tile` boundaries) but not of chunk or batch sizes (they move by ~1e-7 relative).
+    public static let shapeStable: Bool = {
+        _ = singleThreaded
+        return KernelChoice.avx512Cores.contains(coreName)
+    }()
+
+    /// Rows, unless C is more than 4× wider than tall (contiguous rows stream better) and the
+    /// kernels allow column slices.
+    static func splitsByRows(m: Int, n: Int) -> Bool { 4 * m >= n || !shapeStable }
+
+    /// The product in `parts` slices of C's rows (or columns: `splitsByRows`), each of whole
+    /// tiles (the last also takes the ragged rows), each claimed by whichever worker is free.
     static func gemmSplitTiles(parts: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                                a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                                beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        let byRows = 4 * m >= n
-        let extent = byRows ? m : n, tiles = extent / 16
+        let byRows = splitsByRows(m: m, n: n), tile = Self.tile
+        let extent = byRows ? m : n, tiles = extent / tile
         Parallel.forEachItem(parts) { p in
-            let lo = tiles * p / parts * 16, hi = p == parts - 1 ? extent : tiles * (p + 1) / parts * 16
+            let lo = tiles * p / parts * tile, hi = p == parts - 1 ? extent : tiles * (p + 1) / parts * tile
             guard lo < hi else { return }
             if byRows {
                 sgemm(transA, transB, hi - lo, n, k, alpha, transA ? a + lo : a + lo * lda, lda, b, ldb, beta,

@@ -11,8 +11,10 @@ enum KernelChoice {
     /// The switch made, if any (recorded with the BLAS configuration).
     private(set) static var switched: (from: String, to: String)?
 
+    /// Kernel sets of this OpenBLAS that use AVX-512.
+    static let avx512Cores: Set<String> = ["SkylakeX", "Cooperlake", "SapphireRapids"]
     /// Kernel sets of this OpenBLAS that already use AVX2 or AVX-512.
-    static let modernCores: Set<String> = ["Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids", "Excavator"]
+    static let modernCores: Set<String> = avx512Cores.union(["Haswell", "Zen", "Excavator"])
 
     /// The kernel set to use instead of `detected` on a CPU with these flags, or nil to keep it.
     static func replacement(detected: String, cpuFlags: Set<String>) -> String? {

@@ -22,7 +22,8 @@ import Transformer
 
     /// SmolLM2 Q4_1 without an adapter: a prompt's prefill through the KV-cache driver and the
     /// training forward run the same products, norms, RoPE table and attention blocks in the
-    /// same order, so every logit is bit-identical.
+    /// same order, so every logit is bit-identical (where the kernels round a row alike whatever
+    /// the rows around it, `BLAS.shapeStable`; within 1e-5 of the largest logit elsewhere).
     @Test func baseModelLogitsAreBitIdentical() throws {
         let lm = try Self.smol()
         let ids = try Self.prompt(lm)
@@ -32,7 +33,7 @@ import Transformer
         let training = try model.logits([TrainSequence(ids: ids, labels: ids)])
         #expect(training.count == inference.count)
         print("SmolLM2 \(ids.count) tokens: inference vs training forward, max |Δlogit| = \(Self.maxAbs(training, inference))")
-        #expect(training == inference)
+        expectSameUpToCallShape(training, inference, "base model: training vs inference logits")
     }
 
     /// With an adapter: inference adds `LoRADelta` on `Linear`, training `Ops.loraLinearForward`
@@ -52,7 +53,7 @@ import Transformer
         let diff = Self.maxAbs(training, inference), effect = Self.maxAbs(inference, base)
         print("SmolLM2 with a rank-4 adapter: inference vs training max |Δlogit| = \(diff); the adapter moves logits by up to \(effect)")
         #expect(effect > 0.5)
-        #expect(training == inference)
+        expectSameUpToCallShape(training, inference, "adapted model: training vs inference logits")
     }
 
     /// The base model's loss needs no adapter: `evaluationLoss(adapter: nil)` is the mean NLL that
