@@ -29,7 +29,7 @@ enum JSONValue: Decodable, Equatable {
         do {
             return try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
         } catch {
-            throw ModelFileError(path, "\(what) is not valid JSON: \(Self.describe(error))")
+            throw ModelFileError(path, "\(what) is not valid JSON: \(Self.describe(error, data: Data(bytes)))")
         }
     }
 
@@ -38,11 +38,39 @@ enum JSONValue: Decodable, Equatable {
         return try parse(file.bytes, path: path, what: what)
     }
 
-    static func describe(_ error: Error) -> String {
+    /// What is wrong with the JSON. JSONDecoder says only "The given data was not valid JSON." when
+    /// arrays and objects nest past its depth limit (512); with `data` that case is named and placed.
+    static func describe(_ error: Error, data: Data? = nil) -> String {
         if case DecodingError.dataCorrupted(let ctx) = error {
+            if ctx.underlyingError == nil, let data, let at = firstTooDeep(data) {
+                return "arrays and objects nest deeper than \(maxNesting) levels (at byte \(at))"
+            }
             return ctx.debugDescription + ((ctx.underlyingError).map { " (\($0))" } ?? "")
         }
         return "\(error)"
+    }
+
+    /// JSONDecoder's nesting limit.
+    static let maxNesting = 512
+
+    /// Offset of the first `[` or `{` (outside strings) that opens level `maxNesting + 1`, if any.
+    static func firstTooDeep(_ data: Data) -> Int? {
+        var depth = 0, inString = false, escaped = false
+        for (i, c) in data.enumerated() {
+            if inString {
+                if escaped { escaped = false } else if c == 0x5C { escaped = true } else if c == 0x22 { inString = false }
+                continue
+            }
+            switch c {
+            case 0x22: inString = true
+            case 0x5B, 0x7B:
+                depth += 1
+                if depth > maxNesting { return i }
+            case 0x5D, 0x7D: depth -= 1
+            default: break
+            }
+        }
+        return nil
     }
 
     var object: [String: JSONValue]? { if case .object(let o) = self { return o }; return nil }

@@ -37,7 +37,7 @@ public struct PEFTAdapterConfig: Sendable, Equatable {
             }
             root = r
         } catch let e as ModelFileError { throw e } catch {
-            throw fail("invalid JSON (\(JSONValue.describe(error)))")
+            throw fail("invalid JSON (\(JSONValue.describe(error, data: data)))")
         }
         func cfgFail(_ key: String, _ message: String) -> ModelFileError { fail("\"\(key)\" \(message)") }
         func present(_ key: String) -> PEFTJSON? {

@@ -84,6 +84,7 @@ extension Tokenizer {
             d.suffixIds = [eos]
         }
         d.chatTemplate = meta["tokenizer.chat_template"]?.string
+        d.chatTemplateOrigin = "\(path) (tokenizer.chat_template)"
         return d
     }
 }

@@ -24,6 +24,7 @@ extension Tokenizer {
         let jinja = dir.appendingPathComponent("chat_template.jinja").path
         if d.chatTemplate == nil, fm.fileExists(atPath: jinja) {
             d.chatTemplate = try readTextFile(jinja)
+            d.chatTemplateOrigin = jinja
         }
         _ = try Tokenizer(definition: d)  // same validation as loading
         func fail(_ m: String) -> TokenizerError { TokenizerError.file(jsonPath, m) }

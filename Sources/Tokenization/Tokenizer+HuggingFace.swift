@@ -24,6 +24,7 @@ extension Tokenizer {
         let jinja = dir.appendingPathComponent("chat_template.jinja").path
         if d.chatTemplate == nil, fm.fileExists(atPath: jinja) {
             d.chatTemplate = try readTextFile(jinja)
+            d.chatTemplateOrigin = jinja
         }
         return try Tokenizer(definition: d)
     }
@@ -244,10 +245,12 @@ extension Tokenizer {
         }
         if let t = config["chat_template"] as? String {
             d.chatTemplate = t
+            d.chatTemplateOrigin = path
         } else if let list = config["chat_template"] as? [Any] {
             // [{"name": "default", "template": "…"}, …]
             let named = list.compactMap { $0 as? [String: Any] }
             d.chatTemplate = (named.first { $0["name"] as? String == "default" } ?? named.first)?["template"] as? String
+            d.chatTemplateOrigin = path
         }
     }
 }

@@ -24,6 +24,8 @@ struct TokenizerDefinition {
     /// Further ids that end a turn (GGUF eot/eom ids, eos_token_ids).
     var extraEndOfTurnIds: [Int] = []
     var chatTemplate: String?
+    /// Where `chatTemplate` came from (a file, or a GGUF file and key), for error messages.
+    var chatTemplateOrigin: String?
 }
 
 extension TokenizerDefinition {
@@ -55,6 +57,9 @@ public final class Tokenizer: @unchecked Sendable {
     /// Tokens that end generation: eos plus end-of-turn tokens the vocabulary has.
     public let endOfTurnTokenIds: Set<Int>
     public let chatTemplate: String?
+    /// Where `chatTemplate` came from: `…/tokenizer_config.json`, `…/chat_template.jinja` or
+    /// `FILE.gguf (tokenizer.chat_template)`; nil without a template.
+    public let chatTemplateOrigin: String?
 
     /// Number of ids (vocabulary plus added tokens), as HF `len(tokenizer)`.
     public var vocabSize: Int { tokens.count }
@@ -146,6 +151,7 @@ public final class Tokenizer: @unchecked Sendable {
         eosTokenId = d.eosTokenId
         padTokenId = d.padTokenId
         chatTemplate = d.chatTemplate
+        chatTemplateOrigin = d.chatTemplate == nil ? nil : d.chatTemplateOrigin
 
         var eot = Set(d.extraEndOfTurnIds)
         if let e = d.eosTokenId { eot.insert(e) }

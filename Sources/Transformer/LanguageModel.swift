@@ -17,16 +17,18 @@ public final class LanguageModel: @unchecked Sendable {
     init(path: String, format: String, weights: ModelWeights, tokenizer: Tokenizer, templateSource: String? = nil) throws {
         self.path = path; self.format = format; self.weights = weights; self.tokenizer = tokenizer
         forward = Forward(weights: weights)
-        // Newer hub repos keep the template in chat_template.jinja rather than tokenizer_config.json.
-        var source = tokenizer.chatTemplate
-        if source == nil, let alt = templateSource ?? (try? String(contentsOfFile: path + "/chat_template.jinja", encoding: .utf8)) {
-            source = alt
-        }
+        // Newer hub repos keep the template in chat_template.jinja rather than tokenizer_config.json:
+        // `Tokenizer.load(directory:)` reads it (invalid UTF-8 there is an error, not a missing template).
+        let source = tokenizer.chatTemplate ?? templateSource
         chatTemplateSource = source
+        let origin = tokenizer.chatTemplateOrigin ?? path
         chatTemplate = try source.map { src in
-            do { return try ChatTemplate(src) } catch { throw ModelLoadError("\(path): chat template: \(error)") }
+            do { return try ChatTemplate(src) } catch { throw ModelLoadError("\(origin): \(error)") }
         }
     }
+
+    /// The file (or GGUF file and key) the chat template came from, for messages.
+    public var chatTemplateOrigin: String { tokenizer.chatTemplateOrigin ?? path }
 
     /// The same model (tokenizer, template, file) running on other weights, e.g. the base with a
     /// LoRA adapter applied (`ModelWeights.withLoRA`).
@@ -53,9 +55,7 @@ public final class LanguageModel: @unchecked Sendable {
             guard FileManager.default.fileExists(atPath: tokPath) else {
                 throw ModelLoadError("\(path): missing tokenizer.json")
             }
-            let tcPath = path + "/tokenizer_config.json"
-            let tokenizer = try Tokenizer.load(tokenizerJSON: tokPath,
-                                               tokenizerConfig: FileManager.default.fileExists(atPath: tcPath) ? tcPath : nil)
+            let tokenizer = try Tokenizer.load(directory: path)
             let st = try SafetensorsArchive(path: path)
             let source = ModelWeights.Source(lookup: { st.tensors[$0] }, owner: st, path: path)
             var w = try ModelWeights.load(config: config, source: source, ggufNames: false)
@@ -81,11 +81,7 @@ public final class LanguageModel: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw ModelLoadError("\(path): no such file or folder")
         }
-        if isDir.boolValue {
-            let tc = path + "/tokenizer_config.json"
-            return try Tokenizer.load(tokenizerJSON: path + "/tokenizer.json",
-                                      tokenizerConfig: FileManager.default.fileExists(atPath: tc) ? tc : nil)
-        }
+        if isDir.boolValue { return try Tokenizer.load(directory: path) }
         return try Tokenizer.load(gguf: GGUFFile(path: path))
     }
 
@@ -94,8 +90,13 @@ public final class LanguageModel: @unchecked Sendable {
         guard let t = chatTemplate else {
             throw GenerationError("\(path): the model has no chat template; use a plain prompt")
         }
-        return try t.render(messages: messages, addGenerationPrompt: addGenerationPrompt,
-                            bosToken: tokenizer.bosToken, eosToken: tokenizer.eosToken)
+        do {
+            return try t.render(messages: messages, addGenerationPrompt: addGenerationPrompt,
+                                bosToken: tokenizer.bosToken, eosToken: tokenizer.eosToken)
+        } catch let e as ChatTemplateError {
+            // Name the file the template came from: a render error alone does not say whose template.
+            throw GenerationError("\(chatTemplateOrigin): \(e)")
+        }
     }
 }
 

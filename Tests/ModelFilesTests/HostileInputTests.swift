@@ -142,11 +142,15 @@ import Testing
         // Foundation's parser stops at 512 levels: an error, not a stack overflow.
         let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
         let e = try safetensorsError(Self.safetensors(#"{"__metadata__":"# + deep + "}", data: 0))
-        #expect(e.contains("header is not valid JSON"), "\(e)")
+        // It says why: JSONDecoder alone said only "The given data was not valid JSON."
+        #expect(e.contains("header is not valid JSON: arrays and objects nest deeper than 512 levels (at byte 527)"), "\(e)")
         // Just under the limit parses (recursively decoded on a test thread: its stack holds).
         let tmp = try TempDir()
         defer { tmp.remove() }
         let nested = String(repeating: "[", count: 500) + String(repeating: "]", count: 500)
+        let tooDeep = try tmp.write(Array(#"{"model_type":"llama","x":\#(deep)}"#.utf8), "deep-config.json")
+        let d = try #require(throws: ModelFileError.self) { try ModelConfig.fromHF(configPath: tooDeep) }
+        #expect(d.description.hasPrefix(tooDeep + ": config is not valid JSON: arrays and objects nest deeper than 512 levels (at byte 537)"), "\(d)")
         let cfg = try tmp.write(Array(#"{"model_type":"llama","x":\#(nested)}"#.utf8), "config.json")
         let c = try #require(throws: ModelFileError.self) { try ModelConfig.fromHF(configPath: cfg) }
         #expect(!c.description.contains("not valid JSON"), "\(c)")   // it gets to the missing sizes
