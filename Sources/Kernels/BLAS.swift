@@ -28,7 +28,8 @@ public enum BLAS {
     /// op(A) is m×k (A stored k×m when transA), op(B) is k×n (B stored n×k when transB).
     /// Large products are split over the worker pool by rows of C (by columns only when C is
     /// more than 4× wider than tall: contiguous rows stream better): each element is computed
-    /// the same whatever the slicing (`tileParts`). Long, thin products are split along k into
+    /// the same whatever the slicing (`tileParts`; under the AVX2 kernels column slices follow the
+    /// shape alone, `columnParts`). Long, thin products are split along k into
     /// partial products added in a fixed order; their number changes the rounding, so it
     /// follows the shape alone (`kParts`), at every worker count, one worker included. Inside a
     /// parallel job the product runs whole on the calling worker (the same path at any worker
@@ -47,6 +48,20 @@ public enum BLAS {
         if k >= 4 * Swift.max(m, n), kParts(m: m, n: n, k: k) > 1 {
             gemmSplitK(parts: kParts(m: m, n: n, k: k), transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                        a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        if !splitsByRows(m: m, n: n) {
+            // Wide C. Under the AVX2 kernels a column's bits depend on where its slice starts,
+            // so the slices are fixed by the shape (`columnParts`), at any worker count, one
+            // included; rows instead would make every worker pack all of B (the LM head's 113 MB
+            // per 512-row chunk: training 8% slower at 2 workers, measured).
+            let parts = shapeStable ? tileParts(m: m, n: n, k: k, workers: Parallel.workers) : columnParts(m: m, n: n, k: k)
+            if parts > 1 {
+                gemmSplitColumns(parts: parts, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                                 a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            } else {
+                sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            }
             return
         }
         let parts = tileParts(m: m, n: n, k: k, workers: Parallel.workers)
@@ -76,9 +91,9 @@ public enum BLAS {
     /// kernels round every element alike in any call from 16-row (16-column) boundaries on; its
     /// AVX2 kernels (Haswell, Zen: what OPENBLAS_CORETYPE=Haswell selects, as some machines set
     /// it) only in calls that start on a 12-row boundary, and their column slices change the
-    /// bits at any boundary (measured on a Zen 5 with both sets): there 48 rows (a multiple of
-    /// both) and rows only.
-    static var tile: Int { shapeStable ? 16 : 48 }
+    /// bits at any boundary (measured on a Zen 5 with both sets): there 12 rows, and column
+    /// slices fixed by the shape (`columnParts`).
+    static var tile: Int { shapeStable ? 16 : 12 }
 
     /// Whether the kernel set in use computes each element of C alike whatever the call around
     /// it: any row count, any column slice (OpenBLAS's AVX-512 sets). The AVX2 sets round the
@@ -90,27 +105,45 @@ public enum BLAS {
         return KernelChoice.avx512Cores.contains(coreName)
     }()
 
-    /// Rows, unless C is more than 4× wider than tall (contiguous rows stream better) and the
-    /// kernels allow column slices.
-    static func splitsByRows(m: Int, n: Int) -> Bool { 4 * m >= n || !shapeStable }
+    /// Rows, unless C is more than 4× wider than tall (contiguous rows stream better; slices of
+    /// rows would each pack all of B).
+    static func splitsByRows(m: Int, n: Int) -> Bool { 4 * m >= n }
 
-    /// The product in `parts` slices of C's rows (or columns: `splitsByRows`), each of whole
-    /// tiles (the last also takes the ragged rows), each claimed by whichever worker is free.
+    /// Column slices of a wide product under kernels that are not `shapeStable`: from the shape
+    /// only (like `kParts`), at most 12 (shared evenly by 1, 2, 3, 4 or 6 workers), each of at
+    /// least `minSplitWork` multiply-adds and 256 columns.
+    static func columnParts(m: Int, n: Int, k: Int) -> Int {
+        let work = Double(m) * Double(n) * Double(k)
+        return Swift.max(1, Swift.min(12, Int(work / minSplitWork), n / 256))
+    }
+
+    /// The product in `parts` column slices of C, starting on multiples of `tile` columns (the
+    /// last takes the rest), each claimed by whichever worker is free.
+    static func gemmSplitColumns(parts: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                                 a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                                 beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let tile = Self.tile, tiles = n / tile
+        Parallel.forEachItem(parts) { p in
+            let lo = tiles * p / parts * tile, hi = p == parts - 1 ? n : tiles * (p + 1) / parts * tile
+            guard lo < hi else { return }
+            sgemm(transA, transB, m, hi - lo, k, alpha, a, lda, transB ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc)
+        }
+    }
+
+    /// The product in `parts` slices of C's rows, each of whole tiles (the last also takes the
+    /// ragged rows), each claimed by whichever worker is free.
     static func gemmSplitTiles(parts: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                                a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                                beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        let byRows = splitsByRows(m: m, n: n), tile = Self.tile
-        let extent = byRows ? m : n, tiles = extent / tile
+        // Boundaries at the tile multiple nearest to an even split (1024 rows in 12-row tiles:
+        // 516 + 508, where rounding down gave 504 + 520).
+        let tile = Self.tile, tiles = m / tile
+        let bound = { (p: Int) in (2 * tiles * p + parts) / (2 * parts) * tile }
         Parallel.forEachItem(parts) { p in
-            let lo = tiles * p / parts * tile, hi = p == parts - 1 ? extent : tiles * (p + 1) / parts * tile
+            let lo = bound(p), hi = p == parts - 1 ? m : bound(p + 1)
             guard lo < hi else { return }
-            if byRows {
-                sgemm(transA, transB, hi - lo, n, k, alpha, transA ? a + lo : a + lo * lda, lda, b, ldb, beta,
-                      c + lo * ldc, ldc)
-            } else {
-                sgemm(transA, transB, m, hi - lo, k, alpha, a, lda, transB ? b + lo * ldb : b + lo, ldb, beta,
-                      c + lo, ldc)
-            }
+            sgemm(transA, transB, hi - lo, n, k, alpha, transA ? a + lo : a + lo * lda, lda, b, ldb, beta,
+                  c + lo * ldc, ldc)
         }
     }
 

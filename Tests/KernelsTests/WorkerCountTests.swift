@@ -43,6 +43,9 @@ import Testing
         Shape(m: 100, n: 576, k: 49152, transA: false, transB: false),
         Shape(m: 576, n: 16, k: 3000, transA: true, transB: false),
         Shape(m: 48, n: 576, k: 3000, transA: true, transB: false),
+        // Wide: an LM head chunk's logits (64 rows × 8192 vocabulary columns), and a ragged one.
+        Shape(m: 64, n: 8192, k: 576, transA: false, transB: true),
+        Shape(m: 100, n: 1000, k: 64, transA: false, transB: false),
     ]
 
     /// Called directly and from inside a parallel job (where it runs whole on one worker), every
