@@ -171,13 +171,22 @@ public final class Forward: @unchecked Sendable {
                            layer li: Int, scratch: Scratch) throws {
         let shape = AttentionShape(config)
         let hd = shape.headDim, qw = shape.qWidth, kvw = shape.kvWidth, B = Attention.block
-        struct Item { let seg: Int, head: Int, i0: Int, rows: Int, visible: Int }
+        // An item is one query block of one sequence for `heads` query heads. A decode step (one
+        // row per sequence) takes a KV head's whole group of query heads in one item, so its keys
+        // and values are read from memory once and reread from cache by the group's other heads
+        // (with 8 sequences at ~450 positions the caches are ~160 MB, far past the L3). Each head
+        // is computed as alone, so the results do not depend on the grouping.
+        struct Item { let seg: Int, heads: Range<Int>, i0: Int, rows: Int, visible: Int }
+        let grouped = segments.allSatisfy { $0.count == 1 }
+        let perItem = grouped ? shape.group : 1
         var items: [Item] = []
         for (si, s) in segments.enumerated() {
             var i0 = 0
             while i0 < s.count {
                 let m = min(B, s.count - i0)
-                for head in 0..<shape.heads { items.append(Item(seg: si, head: head, i0: i0, rows: m, visible: s.p0 + i0 + m)) }
+                for h0 in stride(from: 0, to: shape.heads, by: perItem) {
+                    items.append(Item(seg: si, heads: h0..<(h0 + perItem), i0: i0, rows: m, visible: s.p0 + i0 + m))
+                }
                 i0 += m
             }
         }
@@ -191,16 +200,20 @@ public final class Forward: @unchecked Sendable {
             }
             let scores = try scratch.buffer(.scores, total)
             let wave = first
-            let work = items[first..<end].reduce(0) { $0 + 2 * $1.rows * $1.visible * hd }
+            let work = items[first..<end].reduce(0) { $0 + 2 * $1.heads.count * $1.rows * $1.visible * hd }
             let run: (Int, (Int) -> Void) -> Void = work < Forward.parallelAttentionWork
                 ? { n, body in for j in 0..<n { body(j) } } : Parallel.forEachItem
             run(end - first) { j in
                 let it = items[wave + j], s = segments[it.seg]
-                let kvh = it.head / shape.group, r0 = s.start + it.i0
-                Attention.block(q: q + r0 * qw + it.head * hd, ldq: qw,
-                                k: s.cache.keys[li] + kvh * hd, v: s.cache.values[li] + kvh * hd, ldkv: kvw,
-                                rows: it.rows, firstPosition: s.p0 + it.i0, headDim: hd, scale: shape.scale,
-                                probs: scores + offsets[j], ldp: it.visible, out: out + r0 * qw + it.head * hd, ldo: qw)
+                let r0 = s.start + it.i0
+                // The item's heads in turn, each with the item's score rows (one head at a time).
+                for head in it.heads {
+                    let kvh = head / shape.group
+                    Attention.block(q: q + r0 * qw + head * hd, ldq: qw,
+                                    k: s.cache.keys[li] + kvh * hd, v: s.cache.values[li] + kvh * hd, ldkv: kvw,
+                                    rows: it.rows, firstPosition: s.p0 + it.i0, headDim: hd, scale: shape.scale,
+                                    probs: scores + offsets[j], ldp: it.visible, out: out + r0 * qw + head * hd, ldo: qw)
+                }
             }
             first = end
         }
