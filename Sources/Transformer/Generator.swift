@@ -181,12 +181,17 @@ extension LanguageModel {
         }
         let t1 = Date()
         let v = config.vocabSize
+        // Buffers reused every step (no per-step allocation): the batch's logits, and each
+        // sequence's row handed to its sampler (which modifies it in place).
+        var logits: [Float] = [], row = [Float](repeating: 0, count: v)
         while true {
             let active = prompts.indices.filter { next[$0] != nil }
             if active.isEmpty { break }
-            let logits = try forward(batch: active.map { ([next[$0]!], caches[$0]) })
+            try forward(batch: active.map { ([next[$0]!], caches[$0]) }, into: &logits)
             for (j, i) in active.enumerated() {
-                var row = Array(logits[(j * v)..<((j + 1) * v)])
+                logits.withUnsafeBufferPointer { l in
+                    row.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: l.baseAddress! + j * v, count: v) }
+                }
                 next[i] = seqs[i].step(&row)
             }
         }

@@ -104,26 +104,36 @@ public final class Linear: @unchecked Sendable {
 
     private func gemv(_ x: UnsafePointer<Float>, m: Int, _ y: UnsafeMutablePointer<Float>, scratch: Scratch) throws {
         let nb = max(1, cols / 32)
+        // Σ x over each 32-element block, block-major (sums[b·m + i]): the per-block min term of
+        // Q4_1, loaded for 4 or 8 vectors at once.
         let sums = try scratch.buffer(.blockSums, m * nb)
-        for i in 0..<m where cols % 32 == 0 {
-            for b in 0..<nb { sums[i * nb + b] = Vec.sum(x + i * cols + b * 32, 32) }
+        if cols % 32 == 0 {
+            for i in 0..<m {
+                for b in 0..<nb { sums[b * m + i] = Vec.sum(x + i * cols + b * 32, 32) }
+            }
         }
         let type = self.type, data = self.data, rowBytes = self.rowBytes, cols = self.cols, rows = self.rows
+        let fused = cols % 32 == 0 && (type == .q4_1 || type == .q8_0)
         Parallel.forEachRange(rows, minPerWorker: 64) { range in
-            let tmp = UnsafeMutablePointer<Float>.allocate(capacity: cols)
-            defer { tmp.deallocate() }
-            for r in range {
-                let row = data + r * rowBytes
-                // Four vectors at a time share the row's unpacking; each result is bit-identical
-                // to the one-vector kernel's (so to m = 1).
-                var i = 0
-                while i + 4 <= m, let d = QuantDot.dotRow4(type, row, x + i * cols, cols, cols, sums + i * nb, nb) {
-                    for j in 0..<4 { y[(i + j) * rows + r] = d[j] }
-                    i += 4
+            if fused {
+                // Each row is unpacked once per block for all m vectors (8 or 4 at a time); every
+                // output is computed the same way whatever m is (so batched decoding equals
+                // one-at-a-time decoding bit for bit).
+                for r in range {
+                    _ = QuantDot.dotRows(type, data + r * rowBytes, x, cols, m, cols, sums, m, y + r, rows)
                 }
-                while i < m {
-                    y[i * rows + r] = QuantDot.dotRow(type, row, x + i * cols, cols, sums + i * nb, tmp)
-                    i += 1
+            } else if type == .f32 {
+                for r in range {
+                    let row = (data + r * rowBytes).assumingMemoryBound(to: Float.self)
+                    for i in 0..<m { y[i * rows + r] = Vec.dot(row, x + i * cols, cols) }
+                }
+            } else {
+                // Other formats: dequantise the row, then one dot per vector.
+                let w = UnsafeMutablePointer<Float>.allocate(capacity: cols)
+                defer { w.deallocate() }
+                for r in range {
+                    dequantize(type, data + r * rowBytes, count: cols, into: w)
+                    for i in 0..<m { y[i * rows + r] = Vec.dot(w, x + i * cols, cols) }
                 }
             }
         }

@@ -12,128 +12,163 @@ import ModelFiles
 /// the README's speed table; fp32-at-load decodes ~25% slower at 3.6× the memory, so the
 /// default keeps weights quantised.
 enum QuantDot {
+    typealias F8 = SIMD8<Float>
     typealias F16 = SIMD16<Float>
 
-    /// Σ_j w_j x_j over one row of `cols` elements stored as `type` at `row`.
-    /// `xBlockSums` holds Σ x over each 32-element block (used by formats with a per-block min).
+    /// Σ of 8 lanes as a tree, (l0+l4 + l2+l6) + (l1+l5 + l3+l7): 3 dependent adds instead of
+    /// the 7 of `SIMD.sum()` (which Swift lowers to a chain of scalar adds).
     @inline(__always)
-    static func dotRow(_ type: TensorType, _ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ cols: Int,
-                       _ xBlockSums: UnsafePointer<Float>, _ scratch: UnsafeMutablePointer<Float>) -> Float {
+    static func hsum(_ v: F8) -> Float {
+        let s4 = v.lowHalf + v.highHalf
+        let s2 = s4.lowHalf + s4.highHalf
+        return s2[0] + s2[1]
+    }
+
+    /// Σ of 16 lanes: `hsum` of the sum of the two halves.
+    @inline(__always)
+    static func hsum(_ v: F16) -> Float { hsum(v.lowHalf + v.highHalf) }
+
+    /// One output's arithmetic, whatever the number of vectors sharing the row (so a batched
+    /// decode step gives each sequence the bits of its one-at-a-time step): per 32-element block,
+    /// the block's weights are unpacked to d·q (exact in Float: an f16 scale times an integer of
+    /// ≤ 8 bits), and four fused multiply-adds of 8 lanes each accumulate (d·q)·x into one
+    /// 8-lane accumulator; a format with a per-block min adds m·Σx to a scalar per block. The
+    /// result is the accumulator's lanes summed as a tree (`hsum`) plus the mins. Vectors are taken 8, 4 or 1 at a time (one
+    /// unpacking per block for all of them); each vector's operations and their order are the
+    /// same in every group.
+    ///
+    /// y[i·ldy] = row · x_i for the `n` vectors x_i = x + i·ldx; `sums` holds Σx over each block,
+    /// block-major (sums[b·ldSums + i]). Returns false when `type` has no fused kernel.
+    @inline(__always)
+    static func dotRows(_ type: TensorType, _ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ ldx: Int, _ n: Int,
+                        _ cols: Int, _ sums: UnsafePointer<Float>, _ ldSums: Int,
+                        _ y: UnsafeMutablePointer<Float>, _ ldy: Int) -> Bool {
         switch type {
-        case .f32:
-            return Vec.dot(row.assumingMemoryBound(to: Float.self), x, cols)
-        case .q4_1:
-            return dotQ4_1(row, x, cols, xBlockSums)
-        case .q8_0:
-            return dotQ8_0(row, x, cols)
-        default:
-            dequantize(type, row, count: cols, into: scratch)
-            return Vec.dot(scratch, x, cols)
+        case .q4_1: dotRows(Q4_1Block.self, row, x, ldx, n, cols, sums, ldSums, y, ldy)
+        case .q8_0: dotRows(Q8_0Block.self, row, x, ldx, n, cols, sums, ldSums, y, ldy)
+        default: return false
+        }
+        return true
+    }
+
+    @inline(__always)
+    static func dotRows<B: QuantBlock>(_: B.Type, _ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ ldx: Int, _ n: Int,
+                                        _ cols: Int, _ sums: UnsafePointer<Float>, _ ldSums: Int,
+                                        _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
+        var i = 0
+        while i + 8 <= n {
+            let r = dot8(B.self, row, x + i * ldx, ldx, cols, sums + i, ldSums)
+            for j in 0..<8 { y[(i + j) * ldy] = r[j] }
+            i += 8
+        }
+        if i + 4 <= n {
+            let r = dot4(B.self, row, x + i * ldx, ldx, cols, sums + i, ldSums)
+            for j in 0..<4 { y[(i + j) * ldy] = r[j] }
+            i += 4
+        }
+        while i < n {
+            y[i * ldy] = dot1(B.self, row, x + i * ldx, cols, sums + i, ldSums)
+            i += 1
         }
     }
 
-    /// Σ_j w_j x_k,j for four vectors x_k = x + k·ldx at once (`xBlockSums` likewise ldSums
-    /// apart), or nil when `type` has no four-vector kernel. Each vector's result is computed
-    /// with exactly the operations, in the order, of `dotRow` on it alone (so it is
-    /// bit-identical to it); the row's blocks are unpacked once for the four.
+    /// acc += w · x[0..<32] as four 8-lane fused multiply-adds, in this order.
     @inline(__always)
-    static func dotRow4(_ type: TensorType, _ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ ldx: Int, _ cols: Int,
-                        _ xBlockSums: UnsafePointer<Float>, _ ldSums: Int) -> SIMD4<Float>? {
-        switch type {
-        case .q4_1: return dotQ4_1x4(row, x, ldx, cols, xBlockSums, ldSums)
-        case .q8_0: return dotQ8_0x4(row, x, ldx, cols)
-        default: return nil
-        }
+    static func accumulate(_ acc: inout F8, _ w: (F8, F8, F8, F8), _ x: UnsafePointer<Float>) {
+        let p = UnsafeRawPointer(x)
+        acc.addProduct(w.0, p.loadUnaligned(as: F8.self))
+        acc.addProduct(w.1, p.loadUnaligned(fromByteOffset: 32, as: F8.self))
+        acc.addProduct(w.2, p.loadUnaligned(fromByteOffset: 64, as: F8.self))
+        acc.addProduct(w.3, p.loadUnaligned(fromByteOffset: 96, as: F8.self))
     }
 
-    /// Q4_1 block: f16 d, f16 m, 16 bytes of nibbles; w = d·q + m; low nibbles are elements
-    /// 0…15, high nibbles 16…31. Σ w x = d · Σ q x + m · Σ x.
     @inline(__always)
-    static func dotQ4_1(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ cols: Int, _ xBlockSums: UnsafePointer<Float>) -> Float {
-        var total = F16()
-        var mins: Float = 0
-        let nb = cols / 32
+    static func dot1<B: QuantBlock>(_: B.Type, _ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ cols: Int,
+                                    _ sums: UnsafePointer<Float>, _ ldSums: Int) -> Float {
+        var a = F8(), mins: Float = 0
         var p = row
-        for b in 0..<nb {
-            let d = Float(p.loadUnaligned(as: Float16.self))
-            let m = Float(p.loadUnaligned(fromByteOffset: 2, as: Float16.self))
-            let bytes = p.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
-            let lo = Widen.float(bytes & 0x0F)
-            let hi = Widen.float(bytes &>> 4)
+        for b in 0..<(cols / 32) {
+            let (w, m) = B.unpack(p)
+            accumulate(&a, w, x + b * 32)
+            if B.hasMin { mins = mins + m * sums[b * ldSums] }
+            p += B.bytes
+        }
+        return hsum(a) + mins
+    }
+
+    @inline(__always)
+    static func dot4<B: QuantBlock>(_: B.Type, _ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ ldx: Int, _ cols: Int,
+                                    _ sums: UnsafePointer<Float>, _ ldSums: Int) -> SIMD4<Float> {
+        var a0 = F8(), a1 = F8(), a2 = F8(), a3 = F8(), mins = SIMD4<Float>()
+        var p = row
+        for b in 0..<(cols / 32) {
+            let (w, m) = B.unpack(p)
+            let o = b * 32
+            accumulate(&a0, w, x + o); accumulate(&a1, w, x + ldx + o)
+            accumulate(&a2, w, x + 2 * ldx + o); accumulate(&a3, w, x + 3 * ldx + o)
+            if B.hasMin {
+                let s = UnsafeRawPointer(sums + b * ldSums).loadUnaligned(as: SIMD4<Float>.self)
+                mins = mins + SIMD4(repeating: m) * s
+            }
+            p += B.bytes
+        }
+        return SIMD4(hsum(a0), hsum(a1), hsum(a2), hsum(a3)) + mins
+    }
+
+    @inline(__always)
+    static func dot8<B: QuantBlock>(_: B.Type, _ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ ldx: Int, _ cols: Int,
+                                    _ sums: UnsafePointer<Float>, _ ldSums: Int) -> F8 {
+        var a0 = F8(), a1 = F8(), a2 = F8(), a3 = F8(), a4 = F8(), a5 = F8(), a6 = F8(), a7 = F8(), mins = F8()
+        var p = row
+        for b in 0..<(cols / 32) {
+            let (w, m) = B.unpack(p)
             let xb = x + b * 32
-            var acc = lo * Vec.load(xb)
-            acc.addProduct(hi, Vec.load(xb + 16))
-            total.addProduct(F16(repeating: d), acc)
-            mins += m * xBlockSums[b]
-            p += 20
+            accumulate(&a0, w, xb); accumulate(&a1, w, xb + ldx)
+            accumulate(&a2, w, xb + 2 * ldx); accumulate(&a3, w, xb + 3 * ldx)
+            accumulate(&a4, w, xb + 4 * ldx); accumulate(&a5, w, xb + 5 * ldx)
+            accumulate(&a6, w, xb + 6 * ldx); accumulate(&a7, w, xb + 7 * ldx)
+            if B.hasMin {
+                let s = UnsafeRawPointer(sums + b * ldSums).loadUnaligned(as: F8.self)
+                mins = mins + F8(repeating: m) * s
+            }
+            p += B.bytes
         }
-        return total.sum() + mins
+        return F8(hsum(a0), hsum(a1), hsum(a2), hsum(a3), hsum(a4), hsum(a5), hsum(a6), hsum(a7)) + mins
     }
+}
 
-    /// `dotQ4_1` on four vectors (see `dotRow4`).
+/// A 32-element quantised block unpacked for `QuantDot`: its weights as d·q (exact) in four
+/// 8-lane vectors (elements 0…31 in order), and its min (0 when the format has none).
+protocol QuantBlock {
+    static var bytes: Int { get }
+    static var hasMin: Bool { get }
+    static func unpack(_ p: UnsafeRawPointer) -> ((SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>), Float)
+}
+
+/// Q4_1 block: f16 d, f16 m, 16 bytes of nibbles; w = d·q + m; low nibbles are elements
+/// 0…15, high nibbles 16…31. Σ w x = Σ (d·q) x + m · Σ x.
+enum Q4_1Block: QuantBlock {
+    static var bytes: Int { 20 }
+    static var hasMin: Bool { true }
     @inline(__always)
-    static func dotQ4_1x4(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ ldx: Int, _ cols: Int,
-                          _ xBlockSums: UnsafePointer<Float>, _ ldSums: Int) -> SIMD4<Float> {
-        var t0 = F16(), t1 = F16(), t2 = F16(), t3 = F16()
-        var m0: Float = 0, m1: Float = 0, m2: Float = 0, m3: Float = 0
-        let x0 = x, x1 = x + ldx, x2 = x + 2 * ldx, x3 = x + 3 * ldx
-        let s0 = xBlockSums, s1 = xBlockSums + ldSums, s2 = xBlockSums + 2 * ldSums, s3 = xBlockSums + 3 * ldSums
-        let nb = cols / 32
-        var p = row
-        for b in 0..<nb {
-            let d = Float(p.loadUnaligned(as: Float16.self))
-            let m = Float(p.loadUnaligned(fromByteOffset: 2, as: Float16.self))
-            let bytes = p.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
-            let lo = Widen.float(bytes & 0x0F)
-            let hi = Widen.float(bytes &>> 4)
-            let dv = F16(repeating: d), o = b * 32
-            var a0 = lo * Vec.load(x0 + o); a0.addProduct(hi, Vec.load(x0 + o + 16)); t0.addProduct(dv, a0)
-            var a1 = lo * Vec.load(x1 + o); a1.addProduct(hi, Vec.load(x1 + o + 16)); t1.addProduct(dv, a1)
-            var a2 = lo * Vec.load(x2 + o); a2.addProduct(hi, Vec.load(x2 + o + 16)); t2.addProduct(dv, a2)
-            var a3 = lo * Vec.load(x3 + o); a3.addProduct(hi, Vec.load(x3 + o + 16)); t3.addProduct(dv, a3)
-            m0 += m * s0[b]; m1 += m * s1[b]; m2 += m * s2[b]; m3 += m * s3[b]
-            p += 20
-        }
-        return SIMD4(t0.sum() + m0, t1.sum() + m1, t2.sum() + m2, t3.sum() + m3)
+    static func unpack(_ p: UnsafeRawPointer) -> ((SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>), Float) {
+        let d = SIMD16<Float>(repeating: Float(p.loadUnaligned(as: Float16.self)))
+        let m = Float(p.loadUnaligned(fromByteOffset: 2, as: Float16.self))
+        let q = p.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
+        let lo = Widen.float(q & 0x0F) * d, hi = Widen.float(q &>> 4) * d
+        return ((lo.lowHalf, lo.highHalf, hi.lowHalf, hi.highHalf), m)
     }
+}
 
-    /// Q8_0 block: f16 d, 32 signed bytes; w = d·q.
+/// Q8_0 block: f16 d, 32 signed bytes; w = d·q.
+enum Q8_0Block: QuantBlock {
+    static var bytes: Int { 34 }
+    static var hasMin: Bool { false }
     @inline(__always)
-    static func dotQ8_0(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ cols: Int) -> Float {
-        var total = F16()
-        let nb = cols / 32
-        var p = row
-        for b in 0..<nb {
-            let d = Float(p.loadUnaligned(as: Float16.self))
-            let q0 = p.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int8>.self)
-            let q1 = p.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self)
-            let xb = x + b * 32
-            var acc = Widen.float(q0) * Vec.load(xb)
-            acc.addProduct(Widen.float(q1), Vec.load(xb + 16))
-            total.addProduct(F16(repeating: d), acc)
-            p += 34
-        }
-        return total.sum()
-    }
-
-    /// `dotQ8_0` on four vectors (see `dotRow4`).
-    @inline(__always)
-    static func dotQ8_0x4(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ ldx: Int, _ cols: Int) -> SIMD4<Float> {
-        var t0 = F16(), t1 = F16(), t2 = F16(), t3 = F16()
-        let x0 = x, x1 = x + ldx, x2 = x + 2 * ldx, x3 = x + 3 * ldx
-        let nb = cols / 32
-        var p = row
-        for b in 0..<nb {
-            let d = Float(p.loadUnaligned(as: Float16.self))
-            let q0 = Widen.float(p.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int8>.self))
-            let q1 = Widen.float(p.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self))
-            let dv = F16(repeating: d), o = b * 32
-            var a0 = q0 * Vec.load(x0 + o); a0.addProduct(q1, Vec.load(x0 + o + 16)); t0.addProduct(dv, a0)
-            var a1 = q0 * Vec.load(x1 + o); a1.addProduct(q1, Vec.load(x1 + o + 16)); t1.addProduct(dv, a1)
-            var a2 = q0 * Vec.load(x2 + o); a2.addProduct(q1, Vec.load(x2 + o + 16)); t2.addProduct(dv, a2)
-            var a3 = q0 * Vec.load(x3 + o); a3.addProduct(q1, Vec.load(x3 + o + 16)); t3.addProduct(dv, a3)
-            p += 34
-        }
-        return SIMD4(t0.sum(), t1.sum(), t2.sum(), t3.sum())
+    static func unpack(_ p: UnsafeRawPointer) -> ((SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>), Float) {
+        let d = SIMD16<Float>(repeating: Float(p.loadUnaligned(as: Float16.self)))
+        let q0 = Widen.float(p.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int8>.self)) * d
+        let q1 = Widen.float(p.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self)) * d
+        return ((q0.lowHalf, q0.highHalf, q1.lowHalf, q1.highHalf), 0)
     }
 }

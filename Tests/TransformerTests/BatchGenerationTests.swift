@@ -12,12 +12,13 @@ import Testing
     ]
 
     /// Every row of a Q4_1 (SmolLM2) and a Q8_0 (its LM head) product on the row-dot path is
-    /// bit-identical to that row alone, for m = 9 (two four-vector groups and a single one).
-    /// Negative control: the same nine rows through sgemm (the prefill path) are not.
-    @Test func rowDotProductsDoNotDependOnTheBatch() throws {
+    /// bit-identical to that row alone, for m = 2, 7, 9 and 13 (the kernel takes vectors 8, 4
+    /// and 1 at a time: every mix of groups). Negative control: the same rows through sgemm
+    /// (the prefill path) are not.
+    @Test(arguments: [2, 7, 9, 13]) func rowDotProductsDoNotDependOnTheBatch(m: Int) throws {
         let lm = try #require(Models.smol, "default model missing: run scripts/setup.sh")
         for lin in [lm.weights.layers[0].gate, lm.weights.lmHead] {
-            let m = 9, rows = lin.rows, cols = lin.cols
+            let rows = lin.rows, cols = lin.cols
             var rng = SystemRandomNumberGenerator()
             let x = (0..<(m * cols)).map { _ in Float.random(in: -1...1, using: &rng) }
             let scratch = Scratch()
@@ -31,8 +32,31 @@ import Testing
             }
             let alone = (0..<m).flatMap { product(false, $0..<($0 + 1)) }
             do { let same = product(true, 0..<m) == alone; #expect(same, "\(lin.type): batched row dots differ from one row at a time") }
-            #expect(product(false, 0..<m) != alone, "\(lin.type): the sgemm path should round differently (control)")
+            if m > Linear.gemvMaxRows {
+                #expect(product(false, 0..<m) != alone, "\(lin.type): the sgemm path should round differently (control)")
+            }
         }
+    }
+
+    /// A decode step's attention row (`Attention.block` with one query row, head size 64: the
+    /// plain-loop path) against Float64, at 1, 17 and 300 visible keys, with keys and values
+    /// ldkv = 192 floats apart as in the KV cache.
+    @Test(arguments: [1, 17, 300]) func decodeAttentionRowMatchesFloat64(visible: Int) {
+        let hd = 64, ldkv = 192, scale = 1 / Float(hd).squareRoot()
+        var rng = SplitMix(seed: UInt64(visible))
+        let q = (0..<hd).map { _ in rng.float() * 2 }
+        let k = (0..<(visible * ldkv)).map { _ in rng.float() * 2 }, v = (0..<(visible * ldkv)).map { _ in rng.float() }
+        var probs = [Float](repeating: .nan, count: visible), out = [Float](repeating: .nan, count: hd)
+        Attention.block(q: q, ldq: hd, k: k, v: v, ldkv: ldkv, rows: 1, firstPosition: visible - 1, headDim: hd, scale: scale,
+                        probs: &probs, ldp: visible, out: &out, ldo: hd)
+        var s = (0..<visible).map { j in Double(scale) * (0..<hd).reduce(0.0) { $0 + Double(q[$1]) * Double(k[j * ldkv + $1]) } }
+        let mx = s.max()!
+        s = s.map { exp($0 - mx) }
+        let z = s.reduce(0, +)
+        let ref = (0..<hd).map { c in (0..<visible).reduce(0.0) { $0 + s[$1] / z * Double(v[$1 * ldkv + c]) } }
+        let err = zip(out, ref).map { abs(Double($0) - $1) }.max()!
+        let perr = zip(probs, s).map { abs(Double($0) - $1 / z) }.max()!
+        #expect(err <= 1e-5 && perr <= 1e-6, "visible \(visible): out error \(err), probability error \(perr)")
     }
 
     /// Six sequences (more than `Linear.gemvMaxRows`, at different positions) stepped as one
@@ -97,6 +121,22 @@ import Testing
         #expect(same[0].ids == batch[0].ids && same[1].ids == batch[1].ids && same[2].ids == same[0].ids)
     }
 
+    /// The reusable-buffer form of a batched step fills the caller's array with what the
+    /// array-returning form returns, and resizes it when the batch shrinks.
+    @Test func batchedStepIntoABufferEqualsTheReturnedLogits() throws {
+        let lm = try #require(Models.smol)
+        let prompts = Self.texts.prefix(3).map { lm.tokenizer.encode($0) }
+        let a = prompts.map { _ in lm.forward.makeCache() }, b = prompts.map { _ in lm.forward.makeCache() }
+        for (i, p) in prompts.enumerated() { _ = try lm.forward(p, cache: a[i]); _ = try lm.forward(p, cache: b[i]) }
+        var buffer = [Float](repeating: .nan, count: 7)
+        try lm.forward(batch: prompts.indices.map { ([1], a[$0]) }, into: &buffer)
+        let returned = try lm.forward(batch: prompts.indices.map { ([1], b[$0]) })
+        do { let same = buffer == returned; #expect(same) }
+        try lm.forward(batch: [([2], a[0])], into: &buffer)
+        let one = try lm.forward(batch: [([2], b[0])])
+        do { let same = buffer == one; #expect(same && buffer.count == lm.config.vocabSize) }
+    }
+
     @Test func badInputIsRefused() throws {
         let lm = try #require(Models.smol)
         let ids = lm.tokenizer.encode("Hello")
@@ -106,4 +146,18 @@ import Testing
         #expect(throws: ModelLoadError.self) { try lm.forward(batch: [([1], c), ([2], c)]) }
         #expect(try lm.generateBatch(prompts: [], maxNewTokens: 4).isEmpty)
     }
+}
+
+/// A small deterministic generator for test inputs (floats in [-0.5, 0.5)).
+private struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    mutating func next() -> UInt64 {
+        state = state &+ 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func float() -> Float { Float(next() >> 40) / Float(1 << 24) - 0.5 }
 }
