@@ -104,23 +104,34 @@ public final class Linear: @unchecked Sendable {
 
     private func gemv(_ x: UnsafePointer<Float>, m: Int, _ y: UnsafeMutablePointer<Float>, scratch: Scratch) throws {
         let nb = max(1, cols / 32)
-        // Σ x over each 32-element block, block-major (sums[b·m + i]): the per-block min term of
-        // Q4_1, loaded for 4 or 8 vectors at once.
-        let sums = try scratch.buffer(.blockSums, m * nb)
-        if cols % 32 == 0 {
-            for i in 0..<m {
-                for b in 0..<nb { sums[b * m + i] = Vec.sum(x + i * cols + b * 32, 32) }
-            }
-        }
         let type = self.type, data = self.data, rowBytes = self.rowBytes, cols = self.cols, rows = self.rows
         let fused = cols % 32 == 0 && (type == .q4_1 || type == .q8_0)
+        // The fused kernel reads its vectors in groups of 8 or 4: a batch of 7 (a sequence of 8
+        // stopped) runs as 8 with a zero vector rather than as 4 + 1 + 1 + 1, which cost 2.5×
+        // as much (each output is computed alike in any group, so the padding changes no bits).
+        let mp = fused ? QuantDot.paddedCount(m) : m
+        var x = x
+        if mp > m {
+            let xp = try scratch.buffer(.paddedX, mp * cols)
+            xp.update(from: x, count: m * cols)
+            (xp + m * cols).initialize(repeating: 0, count: (mp - m) * cols)
+            x = UnsafePointer(xp)
+        }
+        // Σ x over each 32-element block, block-major (sums[b·mp + i]): the per-block min term of
+        // Q4_1, loaded for 4 or 8 vectors at once.
+        let sums = try scratch.buffer(.blockSums, mp * nb)
+        if cols % 32 == 0 {
+            for i in 0..<mp {
+                for b in 0..<nb { sums[b * mp + i] = Vec.sum(x + i * cols + b * 32, 32) }
+            }
+        }
         Parallel.forEachRange(rows, minPerWorker: 64) { range in
             if fused {
                 // Each row is unpacked once per block for all m vectors (8 or 4 at a time); every
                 // output is computed the same way whatever m is (so batched decoding equals
                 // one-at-a-time decoding bit for bit).
                 for r in range {
-                    _ = QuantDot.dotRows(type, data + r * rowBytes, x, cols, m, cols, sums, m, y + r, rows)
+                    _ = QuantDot.dotRows(type, data + r * rowBytes, x, cols, m, cols, sums, mp, y + r, rows)
                 }
             } else if type == .f32 {
                 for r in range {
@@ -194,7 +205,7 @@ final class OwnedBuffer: @unchecked Sendable {
 /// Reusable per-model scratch buffers, grown on demand, so a forward pass allocates nothing
 /// in steady state.
 public final class Scratch: @unchecked Sendable {
-    enum Slot: Int, CaseIterable { case weights, blockSums, scores, x, h, q, k, v, att, gate, up, act, logits, lora }
+    enum Slot: Int, CaseIterable { case weights, blockSums, paddedX, scores, x, h, q, k, v, att, gate, up, act, logits, lora }
     private var buffers: [UnsafeMutablePointer<Float>?] = Array(repeating: nil, count: Slot.allCases.count)
     private var sizes: [Int] = Array(repeating: 0, count: Slot.allCases.count)
 

@@ -38,7 +38,9 @@ enum QuantDot {
     /// same in every group.
     ///
     /// y[i·ldy] = row · x_i for the `n` vectors x_i = x + i·ldx; `sums` holds Σx over each block,
-    /// block-major (sums[b·ldSums + i]). Returns false when `type` has no fused kernel.
+    /// block-major (sums[b·ldSums + i]). x and sums must hold `paddedCount(n)` vectors: a last
+    /// group of 5–7 runs as 8 and one of 2–3 as 4, their extra outputs dropped. Returns false when
+    /// `type` has no fused kernel.
     @inline(__always)
     static func dotRows(_ type: TensorType, _ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ ldx: Int, _ n: Int,
                         _ cols: Int, _ sums: UnsafePointer<Float>, _ ldSums: Int,
@@ -56,20 +58,24 @@ enum QuantDot {
                                         _ cols: Int, _ sums: UnsafePointer<Float>, _ ldSums: Int,
                                         _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
         var i = 0
-        while i + 8 <= n {
+        while n - i >= 5 {
             let r = dot8(B.self, row, x + i * ldx, ldx, cols, sums + i, ldSums)
-            for j in 0..<8 { y[(i + j) * ldy] = r[j] }
+            for j in 0..<Swift.min(8, n - i) { y[(i + j) * ldy] = r[j] }
             i += 8
         }
-        if i + 4 <= n {
+        if n - i >= 2 {
             let r = dot4(B.self, row, x + i * ldx, ldx, cols, sums + i, ldSums)
-            for j in 0..<4 { y[(i + j) * ldy] = r[j] }
-            i += 4
-        }
-        while i < n {
+            for j in 0..<(n - i) { y[(i + j) * ldy] = r[j] }
+        } else if n - i == 1 {
             y[i * ldy] = dot1(B.self, row, x + i * ldx, cols, sums + i, ldSums)
-            i += 1
         }
+    }
+
+    /// Vectors `dotRows` reads for n outputs: n rounded up to a multiple of 8 when the last group
+    /// has 5–7, of 4 when it has 2–3 (one alone runs as one).
+    static func paddedCount(_ n: Int) -> Int {
+        let rem = n % 8
+        return rem >= 5 ? n - rem + 8 : rem >= 2 ? n - rem + 4 : n
     }
 
     /// acc += w · x[0..<32] as four 8-lane fused multiply-adds, in this order.

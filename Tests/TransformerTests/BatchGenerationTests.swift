@@ -13,7 +13,8 @@ import Testing
 
     /// Every row of a Q4_1 (SmolLM2) and a Q8_0 (its LM head) product on the row-dot path is
     /// bit-identical to that row alone, for m = 2, 7, 9 and 13 (the kernel takes vectors 8, 4
-    /// and 1 at a time: every mix of groups). Negative control: the same rows through sgemm
+    /// and 1 at a time, a last group of 2–3 or 5–7 padded with zero vectors: every mix of
+    /// groups). Negative control: the same rows through sgemm
     /// (the prefill path) are not.
     @Test(arguments: [2, 7, 9, 13]) func rowDotProductsDoNotDependOnTheBatch(m: Int) throws {
         let lm = try #require(Models.smol, "default model missing: run scripts/setup.sh")
