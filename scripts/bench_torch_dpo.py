@@ -60,9 +60,13 @@ def padded(seqs):
     return ids, att, comp
 
 
+AUTOCAST = False
+
+
 def logps(model, seqs):
     ids, att, comp = padded(seqs)
-    logits = model(input_ids=ids, attention_mask=att, use_cache=False).logits[:, :-1]
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=AUTOCAST):
+        logits = model(input_ids=ids, attention_mask=att, use_cache=False).logits[:, :-1].float()
     per_token = torch.gather(logits.log_softmax(-1), 2, ids[:, 1:, None])[..., 0]
     return (per_token * comp).sum(-1)
 
@@ -82,8 +86,12 @@ def main():
     ap.add_argument("--lr", type=float, default=5e-6)
     ap.add_argument("--beta", type=float, default=0.1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--autocast-bf16", action="store_true",
+                    help='forwards under torch.autocast("cpu", dtype=torch.bfloat16), as bench_torch_train.py')
     a = ap.parse_args()
 
+    global AUTOCAST
+    AUTOCAST = a.autocast_bf16
     from peft import LoraConfig, get_peft_model
     import peft
     import transformers
@@ -136,7 +144,7 @@ def main():
         losses.append(total)
     print(json.dumps({"tokens_per_s": tokens / sum(steps), "tokens": tokens, "steps": len(steps), "losses": losses,
                       "step_seconds": steps, "torch": torch.__version__, "transformers": transformers.__version__,
-                      "peft": peft.__version__}))
+                      "peft": peft.__version__, "autocast_bf16": a.autocast_bf16}))
 
 
 if __name__ == "__main__":

@@ -81,6 +81,14 @@ private func refTokenLoss(_ lp: Double, old: Double, ref: Double, a: Double, eps
                 return (0..<T).reduce(0) { $0 + Double(g[$1]) * l[$1] }
             }
             expectGradient("Σ g·log softmax(z/\(temp)) → dh", dh.map(Double.init), numeric)
+            // The training path: one forward keeps J = ∂log π/∂h, then dh = g · J.
+            var jacobian = [Float](repeating: 0, count: T * d), fromJ = [Float](repeating: 0, count: T * d)
+            let third = try Ops.tokenLogProbs(h: h, tokens: T, dim: d, head: head, targets: targets, chunk: 4, temperature: temp,
+                                              jacobian: &jacobian)
+            expectSameUpToCallShape(third, lp, "T \(temp): the jacobian pass's log-probs")
+            Ops.addScaledRows(jacobian, g, dim: d, into: &fromJ)
+            expectGradient("g · J at \(temp) → dh", fromJ.map(Double.init), numeric)
+            #expect(jacobian[1 * d..<2 * d].allSatisfy { $0 == 0 }, "an untrained position has no jacobian row")
         }
         // T = 1 is the op without a temperature, bit for bit (DPO's and SFT's numbers do not move).
         var a = [Float](repeating: 0, count: T * d), b = a

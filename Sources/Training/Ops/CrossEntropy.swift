@@ -89,4 +89,6 @@ extension Ops {
 /// Buffers of `Ops.crossEntropy` kept from call to call (the logits of one chunk: chunk × vocab).
 final class CrossEntropyWorkspace {
     let h = FloatBuffer(), g = FloatBuffer(), logits = FloatBuffer()
+    /// ∂log π(y_t)/∂h[t] per position (`tokenLogProbs`' `jacobian`), T × d.
+    let jacobian = FloatBuffer()
 }

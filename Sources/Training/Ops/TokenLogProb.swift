@@ -21,13 +21,17 @@ extension Ops {
     ///
     /// Returns log π per position (0 where untrained), each computed in Double from the Float
     /// logits exactly as `crossEntropy` computes its loss (the two are negatives, bit for bit).
-    /// The backward call recomputes the logits (the objective needs every log-prob of the
-    /// micro-batch before any gradient is known) and returns the same values again.
+    /// The objective needs every log-prob of the micro-batch before any gradient is known; rather
+    /// than run the LM head again once the g_t are known, a training forward passes `jacobian`
+    /// (T × d) and gets J[t] = ∂log π(y_t)/∂h[t] = ((onehot(y_t) − softmax(z/T)) / T) · W at every
+    /// trained position (the backward above with g_t = 1; rows of untrained positions are left
+    /// as they were), so that dh[t] += g_t · J[t] later (`addScaledRows`). A backward call with
+    /// `dLogProb` recomputes the logits and returns the same values again.
     /// Untrained positions skip the LM head; rows are split over workers and written per row,
     /// so the result does not depend on the worker count.
     static func tokenLogProbs(h: UnsafePointer<Float>, tokens T: Int, dim d: Int, head: some FrozenMatrix,
                               targets: [Int], chunk: Int, temperature: Float = 1, dLogProb: [Float]? = nil,
-                              dh: UnsafeMutablePointer<Float>? = nil,
+                              dh: UnsafeMutablePointer<Float>? = nil, jacobian: UnsafeMutablePointer<Float>? = nil,
                               workspace: CrossEntropyWorkspace = CrossEntropyWorkspace()) throws -> [Double] {
         let V = head.rows
         guard targets.count == T else { throw OpsError("token log-probs: \(targets.count) targets for \(T) positions") }
@@ -36,6 +40,7 @@ extension Ops {
         guard temperature > 0, temperature.isFinite else { throw OpsError("token log-probs: temperature must be > 0, got \(temperature)") }
         if let g = dLogProb, g.count != T { throw OpsError("token log-probs: \(g.count) gradients for \(T) positions") }
         if (dLogProb == nil) != (dh == nil) { throw OpsError("token log-probs: the backward needs both dLogProb and dh") }
+        if jacobian != nil && dh != nil { throw OpsError("token log-probs: a call gives either the jacobian or the backward") }
         var rows: [Int] = []
         for (t, y) in targets.enumerated() where y != ignoreIndex {
             guard y >= 0 && y < V else {
@@ -69,7 +74,7 @@ extension Ops {
                             j += n
                         }
                         lp[t] = Double(ly) - (Double(mx) + Foundation.log(s))
-                        if var g = dLogProb?[t] {
+                        if var g = jacobian != nil ? 1 : dLogProb?[t] {
                             if temperature != 1 { g /= temperature }   // ∂(z/T)/∂z
                             Vec.scale(l, -g / Float(s), V)   // −g · softmax
                             l[y] += g
@@ -80,11 +85,23 @@ extension Ops {
                     gc.initialize(repeating: 0, count: n * d)
                     try head.backwardInput(logits, m: n, gc)
                     for i in 0..<n { Vec.add(gc + i * d, dh + rows[start + i] * d, d) }
+                } else if let jacobian {
+                    gc.initialize(repeating: 0, count: n * d)
+                    try head.backwardInput(logits, m: n, gc)
+                    for i in 0..<n { (jacobian + rows[start + i] * d).update(from: gc + i * d, count: d) }
                 }
                 start += n
             }
         }
         return out
+    }
+
+    /// dh[t] += g[t] · J[t] for every position with g[t] ≠ 0: the backward of `tokenLogProbs`
+    /// from the jacobian its forward kept.
+    static func addScaledRows(_ jacobian: UnsafePointer<Float>, _ g: [Float], dim d: Int, into dh: UnsafeMutablePointer<Float>) {
+        Parallel.forEachRange(g.count, minPerWorker: 64) { range in
+            for t in range where g[t] != 0 { Vec.axpy(g[t], jacobian + t * d, dh + t * d, d) }
+        }
     }
 
     /// Σ of per-position values over each range of positions (a sequence laid end to end in the

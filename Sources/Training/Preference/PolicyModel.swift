@@ -75,14 +75,19 @@ final class PolicyModel {
     func train<R>(_ seqs: [TrainSequence], rng: inout SeededRNG, temperature: Float = 1,
                   objective: ([[Double]]) throws -> (dLogProb: [[Float]], result: R)) throws -> R? {
         try model.run(seqs, backward: true, dropoutRNG: &rng) { p in
+            // One pass through the LM head: the log-probs and ∂log π/∂h per position, then
+            // ∂L/∂h = g · J once the objective has given g (no second forward of the head).
+            let jacobian = try p.workspace.jacobian.get(p.m * p.dim)
+            jacobian.initialize(repeating: 0, count: p.m * p.dim)
             let flat = try Ops.tokenLogProbs(h: p.h, tokens: p.m, dim: p.dim, head: p.head, targets: p.targets,
-                                             chunk: p.chunk, temperature: temperature, workspace: p.workspace)
+                                             chunk: p.chunk, temperature: temperature, jacobian: jacobian,
+                                             workspace: p.workspace)
             let (g, result) = try objective(Self.split(flat, seqs))
             guard g.map(\.count) == seqs.map(\.ids.count) else {
                 throw TrainError("objective returned gradients of the wrong shape")
             }
-            _ = try Ops.tokenLogProbs(h: p.h, tokens: p.m, dim: p.dim, head: p.head, targets: p.targets, chunk: p.chunk,
-                                      temperature: temperature, dLogProb: g.flatMap { $0 }, dh: p.dh, workspace: p.workspace)
+            guard let dh = p.dh else { throw TrainError("a training pass without a gradient buffer") }
+            Ops.addScaledRows(jacobian, g.flatMap { $0 }, dim: p.dim, into: dh)
             return result
         }
     }
