@@ -31,11 +31,11 @@ enum QuantDot {
     /// One output's arithmetic, whatever the number of vectors sharing the row (so a batched
     /// decode step gives each sequence the bits of its one-at-a-time step): per 32-element block,
     /// the block's weights are unpacked to d·q (exact in Float: an f16 scale times an integer of
-    /// ≤ 8 bits); the block's (d·q)·x is formed in 8 lanes (a multiply, then three fused
-    /// multiply-adds) and added to the row's 8-lane accumulator; a format with a per-block min
-    /// adds m·Σx to a scalar per block. The result is the accumulator's lanes summed as a tree
-    /// (`hsum`) plus the mins. Vectors are taken 8, 4 or 1 at a time (one unpacking per block for
-    /// all of them); each vector's operations and their order are the same in every group.
+    /// ≤ 8 bits), and four fused multiply-adds of 8 lanes each accumulate (d·q)·x into one
+    /// 8-lane accumulator; a format with a per-block min adds m·Σx to a scalar per block. The
+    /// result is the accumulator's lanes summed as a tree (`hsum`) plus the mins. Vectors are taken 8, 4 or 1 at a time (one
+    /// unpacking per block for all of them); each vector's operations and their order are the
+    /// same in every group.
     ///
     /// y[i·ldy] = row · x_i for the `n` vectors x_i = x + i·ldx; `sums` holds Σx over each block,
     /// block-major (sums[b·ldSums + i]). x and sums must hold `paddedCount(n)` vectors: a last
@@ -78,17 +78,14 @@ enum QuantDot {
         return rem >= 5 ? n - rem + 8 : rem >= 2 ? n - rem + 4 : n
     }
 
-    /// acc += w · x[0..<32]: the block's partial in 8 lanes, then one add. Only that add carries
-    /// from block to block, so one vector alone is not held to the 16-cycle latency of four
-    /// chained fused multiply-adds per block (decoding one sequence ran 18% slower that way).
+    /// acc += w · x[0..<32] as four 8-lane fused multiply-adds, in this order.
     @inline(__always)
     static func accumulate(_ acc: inout F8, _ w: (F8, F8, F8, F8), _ x: UnsafePointer<Float>) {
         let p = UnsafeRawPointer(x)
-        var s = w.0 * p.loadUnaligned(as: F8.self)
-        s.addProduct(w.1, p.loadUnaligned(fromByteOffset: 32, as: F8.self))
-        s.addProduct(w.2, p.loadUnaligned(fromByteOffset: 64, as: F8.self))
-        s.addProduct(w.3, p.loadUnaligned(fromByteOffset: 96, as: F8.self))
-        acc += s
+        acc.addProduct(w.0, p.loadUnaligned(as: F8.self))
+        acc.addProduct(w.1, p.loadUnaligned(fromByteOffset: 32, as: F8.self))
+        acc.addProduct(w.2, p.loadUnaligned(fromByteOffset: 64, as: F8.self))
+        acc.addProduct(w.3, p.loadUnaligned(fromByteOffset: 96, as: F8.self))
     }
 
     @inline(__always)
