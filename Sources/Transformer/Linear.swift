@@ -130,8 +130,12 @@ public final class Linear: @unchecked Sendable {
                 // Each row is unpacked once per block for all m vectors (8 or 4 at a time); every
                 // output is computed the same way whatever m is (so batched decoding equals
                 // one-at-a-time decoding bit for bit).
-                for r in range {
-                    _ = QuantDot.dotRows(type, data + r * rowBytes, x, cols, m, cols, sums, mp, y + r, rows)
+                if m == 1 {
+                    _ = QuantDot.dotRowsOfOneVector(type, data, rowBytes, range, x, cols, sums, y)
+                } else {
+                    for r in range {
+                        _ = QuantDot.dotRows(type, data + r * rowBytes, x, cols, m, cols, sums, mp, y + r, rows)
+                    }
                 }
             } else if type == .f32 {
                 for r in range {

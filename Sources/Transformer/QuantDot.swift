@@ -102,6 +102,54 @@ enum QuantDot {
         return hsum(a) + mins
     }
 
+    /// `dot1` of four consecutive rows (rowBytes apart) with one vector, interleaved: each
+    /// output's operations are dot1's, in dot1's order (so the bits are too), but four rows give
+    /// four independent accumulator chains. One vector alone is otherwise held to the latency of
+    /// its chain (four dependent fused multiply-adds per block, ~16 cycles).
+    @inline(__always)
+    static func dot1x4<B: QuantBlock>(_: B.Type, _ row: UnsafeRawPointer, _ rowBytes: Int, _ x: UnsafePointer<Float>,
+                                      _ cols: Int, _ sums: UnsafePointer<Float>) -> SIMD4<Float> {
+        var a0 = F8(), a1 = F8(), a2 = F8(), a3 = F8()
+        var m0: Float = 0, m1: Float = 0, m2: Float = 0, m3: Float = 0
+        var p = row
+        for b in 0..<(cols / 32) {
+            let xb = x + b * 32
+            let (w0, n0) = B.unpack(p); accumulate(&a0, w0, xb)
+            let (w1, n1) = B.unpack(p + rowBytes); accumulate(&a1, w1, xb)
+            let (w2, n2) = B.unpack(p + 2 * rowBytes); accumulate(&a2, w2, xb)
+            let (w3, n3) = B.unpack(p + 3 * rowBytes); accumulate(&a3, w3, xb)
+            if B.hasMin {
+                let s = sums[b]
+                m0 = m0 + n0 * s; m1 = m1 + n1 * s; m2 = m2 + n2 * s; m3 = m3 + n3 * s
+            }
+            p += B.bytes
+        }
+        return SIMD4(hsum(a0) + m0, hsum(a1) + m1, hsum(a2) + m2, hsum(a3) + m3)
+    }
+
+    /// y[r·ldy] = row_r · x for rows r0 ..< r0 + count of one vector (`dot1x4` four rows at a
+    /// time, `dot1` for the rest). `sums`: Σx per block. Returns false when `type` has no kernel.
+    @inline(__always)
+    static func dotRowsOfOneVector(_ type: TensorType, _ data: UnsafeRawPointer, _ rowBytes: Int, _ rows: Range<Int>,
+                                   _ x: UnsafePointer<Float>, _ cols: Int, _ sums: UnsafePointer<Float>,
+                                   _ y: UnsafeMutablePointer<Float>) -> Bool {
+        func run<B: QuantBlock>(_: B.Type) {
+            var r = rows.lowerBound
+            while r + 4 <= rows.upperBound {
+                let v = dot1x4(B.self, data + r * rowBytes, rowBytes, x, cols, sums)
+                y[r] = v[0]; y[r + 1] = v[1]; y[r + 2] = v[2]; y[r + 3] = v[3]
+                r += 4
+            }
+            while r < rows.upperBound { y[r] = dot1(B.self, data + r * rowBytes, x, cols, sums, 1); r += 1 }
+        }
+        switch type {
+        case .q4_1: run(Q4_1Block.self)
+        case .q8_0: run(Q8_0Block.self)
+        default: return false
+        }
+        return true
+    }
+
     @inline(__always)
     static func dot4<B: QuantBlock>(_: B.Type, _ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ ldx: Int, _ cols: Int,
                                     _ sums: UnsafePointer<Float>, _ ldSums: Int) -> SIMD4<Float> {
