@@ -50,27 +50,18 @@ public enum BLAS {
                        a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
-        if !splitsByRows(m: m, n: n) {
-            // Wide C. Under the AVX2 kernels a column's bits depend on where its slice starts,
-            // so the slices are fixed by the shape (`columnParts`), at any worker count, one
-            // included; rows instead would make every worker pack all of B (the LM head's 113 MB
-            // per 512-row chunk: training 8% slower at 2 workers, measured).
-            let parts = shapeStable ? tileParts(m: m, n: n, k: k, workers: Parallel.workers) : columnParts(m: m, n: n, k: k)
-            if parts > 1 {
-                gemmSplitColumns(parts: parts, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                                 a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
-            } else {
-                sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-            }
-            return
-        }
-        let parts = tileParts(m: m, n: n, k: k, workers: Parallel.workers)
+        // Wide C is sliced by columns. Under the AVX2 kernels a column's bits depend on where its
+        // slice starts, so there the slices are fixed by the shape (`columnParts`), at any worker
+        // count, one included; rows instead would make every worker pack all of B (the LM head's
+        // 113 MB per 512-row chunk: training 8% slower at 2 workers, measured).
+        let byRows = splitsByRows(m: m, n: n)
+        let parts = byRows || shapeStable ? tileParts(m: m, n: n, k: k, workers: Parallel.workers) : columnParts(m: m, n: n, k: k)
         guard parts > 1 else {
             sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
             return
         }
-        gemmSplitTiles(parts: parts, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                       a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        gemmSlices(parts: parts, byRows: byRows, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                   a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
     /// Slices of C a product is cut into: one per worker, at most one per `minSplitWork`
@@ -117,33 +108,25 @@ public enum BLAS {
         return Swift.max(1, Swift.min(12, Int(work / minSplitWork), n / 256))
     }
 
-    /// The product in `parts` column slices of C, starting on multiples of `tile` columns (the
-    /// last takes the rest), each claimed by whichever worker is free.
-    static func gemmSplitColumns(parts: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
-                                 a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                                 beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        let tile = Self.tile, tiles = n / tile
-        Parallel.forEachItem(parts) { p in
-            let lo = tiles * p / parts * tile, hi = p == parts - 1 ? n : tiles * (p + 1) / parts * tile
-            guard lo < hi else { return }
-            sgemm(transA, transB, m, hi - lo, k, alpha, a, lda, transB ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc)
-        }
-    }
-
-    /// The product in `parts` slices of C's rows, each of whole tiles (the last also takes the
-    /// ragged rows), each claimed by whichever worker is free.
-    static func gemmSplitTiles(parts: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
-                               a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                               beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        // Boundaries at the tile multiple nearest to an even split (1024 rows in 12-row tiles:
-        // 516 + 508, where rounding down gave 504 + 520).
-        let tile = Self.tile, tiles = m / tile
+    /// The product in `parts` slices of C's rows (or columns), each of whole tiles (the last also
+    /// takes the ragged rest), each claimed by whichever worker is free. Boundaries fall at the
+    /// tile multiple nearest to an even split (1024 rows in 12-row tiles: 516 + 508, where
+    /// rounding down gave 504 + 520).
+    static func gemmSlices(parts: Int, byRows: Bool, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                           a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                           beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let extent = byRows ? m : n, tile = Self.tile, tiles = extent / tile
         let bound = { (p: Int) in (2 * tiles * p + parts) / (2 * parts) * tile }
         Parallel.forEachItem(parts) { p in
-            let lo = bound(p), hi = p == parts - 1 ? m : bound(p + 1)
+            let lo = bound(p), hi = p == parts - 1 ? extent : bound(p + 1)
             guard lo < hi else { return }
-            sgemm(transA, transB, hi - lo, n, k, alpha, transA ? a + lo : a + lo * lda, lda, b, ldb, beta,
-                  c + lo * ldc, ldc)
+            if byRows {
+                sgemm(transA, transB, hi - lo, n, k, alpha, transA ? a + lo : a + lo * lda, lda, b, ldb, beta,
+                      c + lo * ldc, ldc)
+            } else {
+                sgemm(transA, transB, m, hi - lo, k, alpha, a, lda, transB ? b + lo * ldb : b + lo, ldb, beta,
+                      c + lo, ldc)
+            }
         }
     }
 
