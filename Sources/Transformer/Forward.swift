@@ -27,7 +27,7 @@ public final class Forward: @unchecked Sendable {
     public var config: ModelConfig { weights.config }
 
     public func makeCache() -> KVCache {
-        KVCache(layers: config.numLayers, width: config.numKVHeads * config.headDim)
+        KVCache(layers: config.numLayers, heads: config.numKVHeads, headDim: config.headDim)
     }
 
     public enum Logits { case last, all }
@@ -134,10 +134,7 @@ public final class Forward: @unchecked Sendable {
             try L.v.forward(h, m: n, v, scratch: scratch, rowDots: rowDots)
             table.forward(q, heads: nh, headDim: hd)
             table.forward(k, heads: nkv, headDim: hd)
-            for s in segs {
-                (s.cache.keys[li] + s.p0 * kvw).update(from: k + s.start * kvw, count: s.count * kvw)
-                (s.cache.values[li] + s.p0 * kvw).update(from: v + s.start * kvw, count: s.count * kvw)
-            }
+            for s in segs { s.cache.store(layer: li, keys: k + s.start * kvw, values: v + s.start * kvw, rows: s.count) }
             try attention(q: q, out: att, segments: segs, layer: li, scratch: scratch)
             try L.o.forward(att, m: n, h, scratch: scratch, rowDots: rowDots)
             Vec.add(h, x, n * d)
@@ -170,7 +167,7 @@ public final class Forward: @unchecked Sendable {
     private func attention(q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, segments: [Segment],
                            layer li: Int, scratch: Scratch) throws {
         let shape = AttentionShape(config)
-        let hd = shape.headDim, qw = shape.qWidth, kvw = shape.kvWidth, B = Attention.block
+        let hd = shape.headDim, qw = shape.qWidth, B = Attention.block
         // An item is one query block of one sequence for `heads` query heads. A decode step (one
         // row per sequence) takes a KV head's whole group of query heads in one item, so its keys
         // and values are read from memory once and reread from cache by the group's other heads
@@ -210,7 +207,7 @@ public final class Forward: @unchecked Sendable {
                 for head in it.heads {
                     let kvh = head / shape.group
                     Attention.block(q: q + r0 * qw + head * hd, ldq: qw,
-                                    k: s.cache.keys[li] + kvh * hd, v: s.cache.values[li] + kvh * hd, ldkv: kvw,
+                                    k: s.cache.keys(li, head: kvh), v: s.cache.values(li, head: kvh), ldkv: hd,
                                     rows: it.rows, firstPosition: s.p0 + it.i0, headDim: hd, scale: shape.scale,
                                     probs: scores + offsets[j], ldp: it.visible, out: out + r0 * qw + head * hd, ldo: qw)
                 }

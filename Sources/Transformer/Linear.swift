@@ -1,4 +1,5 @@
 import Kernels
+import QuantDot512
 import ModelFiles
 
 /// A frozen weight matrix W[rows×cols] (PyTorch layout: rows = outputs) in its stored type,
@@ -125,8 +126,36 @@ public final class Linear: @unchecked Sendable {
                 for b in 0..<nb { sums[b * mp + i] = Vec.sum(x + i * cols + b * 32, 32) }
             }
         }
+        // On AVX-512 CPUs the groups of 8 and 4 run in 16-lane registers, two vectors per register
+        // (QuantDot512: the same bits, half the fused multiply-adds); a lone last vector stays on dot1.
+        let groups = fused && m > 1 && CPUFeatures.avx512 ? QuantDot.groups(m) : []
+        var xi: UnsafeMutablePointer<Float>? = nil
+        if !groups.isEmpty {
+            let buf = try scratch.buffer(.interleavedX, mp * cols)
+            for g in groups { QuantDot512.interleave(x + g.start * cols, cols, size: g.size, cols: cols, into: buf + g.start * cols) }
+            xi = buf
+        }
         Parallel.forEachRange(rows, minPerWorker: 64) { range in
-            if fused {
+            if let xi {
+                var r = range.lowerBound
+                while r < range.upperBound {
+                    let row = data + r * rowBytes, two = r + 1 < range.upperBound
+                    for g in groups {
+                        let xg = xi + g.start * cols, yg = y + g.start * rows + r, count = min(g.size, m - g.start)
+                        if two {
+                            _ = QuantDot512.dotGroupTwoRows(type, row, rowBytes, xg, size: g.size, cols, sums + g.start, mp, yg, rows, count: count)
+                        } else {
+                            _ = QuantDot512.dotGroup(type, row, xg, size: g.size, cols, sums + g.start, mp, yg, rows, count: count)
+                        }
+                    }
+                    if m % 8 == 1 {
+                        for i in r..<(two ? r + 2 : r + 1) {
+                            y[(m - 1) * rows + i] = QuantDot.dot1(type, data + i * rowBytes, x + (m - 1) * cols, cols, sums + m - 1, mp)
+                        }
+                    }
+                    r += two ? 2 : 1
+                }
+            } else if fused {
                 // Each row is unpacked once per block for all m vectors (8 or 4 at a time); every
                 // output is computed the same way whatever m is (so batched decoding equals
                 // one-at-a-time decoding bit for bit).
@@ -209,7 +238,7 @@ final class OwnedBuffer: @unchecked Sendable {
 /// Reusable per-model scratch buffers, grown on demand, so a forward pass allocates nothing
 /// in steady state.
 public final class Scratch: @unchecked Sendable {
-    enum Slot: Int, CaseIterable { case weights, blockSums, paddedX, scores, x, h, q, k, v, att, gate, up, act, logits, lora }
+    enum Slot: Int, CaseIterable { case weights, blockSums, paddedX, interleavedX, scores, x, h, q, k, v, att, gate, up, act, logits, lora }
     private var buffers: [UnsafeMutablePointer<Float>?] = Array(repeating: nil, count: Slot.allCases.count)
     private var sizes: [Int] = Array(repeating: 0, count: Slot.allCases.count)
 

@@ -71,6 +71,26 @@ enum QuantDot {
         }
     }
 
+    /// The groups of 8 and 4 vectors `dotRows` takes for n outputs, in order (a lone last vector,
+    /// n % 8 == 1, is not a group: it runs as `dot1`).
+    static func groups(_ n: Int) -> [(start: Int, size: Int)] {
+        var r: [(start: Int, size: Int)] = [], i = 0
+        while n - i >= 5 { r.append((i, 8)); i += 8 }
+        if n - i >= 2 { r.append((i, 4)) }
+        return r
+    }
+
+    /// `dot1` for a format chosen at run time (Q4_1 or Q8_0; 0 for others, which have no kernel).
+    @inline(__always)
+    static func dot1(_ type: TensorType, _ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ cols: Int,
+                     _ sums: UnsafePointer<Float>, _ ldSums: Int) -> Float {
+        switch type {
+        case .q4_1: dot1(Q4_1Block.self, row, x, cols, sums, ldSums)
+        case .q8_0: dot1(Q8_0Block.self, row, x, cols, sums, ldSums)
+        default: 0
+        }
+    }
+
     /// Vectors `dotRows` reads for n outputs: n rounded up to a multiple of 8 when the last group
     /// has 5–7, of 4 when it has 2–3 (one alone runs as one).
     static func paddedCount(_ n: Int) -> Int {
@@ -188,41 +208,5 @@ enum QuantDot {
             p += B.bytes
         }
         return F8(hsum(a0), hsum(a1), hsum(a2), hsum(a3), hsum(a4), hsum(a5), hsum(a6), hsum(a7)) + mins
-    }
-}
-
-/// A 32-element quantised block unpacked for `QuantDot`: its weights as d·q (exact) in four
-/// 8-lane vectors (elements 0…31 in order), and its min (0 when the format has none).
-protocol QuantBlock {
-    static var bytes: Int { get }
-    static var hasMin: Bool { get }
-    static func unpack(_ p: UnsafeRawPointer) -> ((SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>), Float)
-}
-
-/// Q4_1 block: f16 d, f16 m, 16 bytes of nibbles; w = d·q + m; low nibbles are elements
-/// 0…15, high nibbles 16…31. Σ w x = Σ (d·q) x + m · Σ x.
-enum Q4_1Block: QuantBlock {
-    static var bytes: Int { 20 }
-    static var hasMin: Bool { true }
-    @inline(__always)
-    static func unpack(_ p: UnsafeRawPointer) -> ((SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>), Float) {
-        let d = SIMD16<Float>(repeating: Float(p.loadUnaligned(as: Float16.self)))
-        let m = Float(p.loadUnaligned(fromByteOffset: 2, as: Float16.self))
-        let q = p.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
-        let lo = Widen.float(q & 0x0F) * d, hi = Widen.float(q &>> 4) * d
-        return ((lo.lowHalf, lo.highHalf, hi.lowHalf, hi.highHalf), m)
-    }
-}
-
-/// Q8_0 block: f16 d, 32 signed bytes; w = d·q.
-enum Q8_0Block: QuantBlock {
-    static var bytes: Int { 34 }
-    static var hasMin: Bool { false }
-    @inline(__always)
-    static func unpack(_ p: UnsafeRawPointer) -> ((SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>), Float) {
-        let d = SIMD16<Float>(repeating: Float(p.loadUnaligned(as: Float16.self)))
-        let q0 = Widen.float(p.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int8>.self)) * d
-        let q1 = Widen.float(p.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self)) * d
-        return ((q0.lowHalf, q0.highHalf, q1.lowHalf, q1.highHalf), 0)
     }
 }

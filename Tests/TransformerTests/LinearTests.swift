@@ -47,7 +47,7 @@ func linearMatchesDenseReference(_ which: String) throws {
 /// A KV cache (or scratch buffer) the machine cannot hold is an AllocationError naming what
 /// asked for it; the cache stays usable.
 @Test func impossibleKVCacheIsAnError() throws {
-    let cache = KVCache(layers: 2, width: 64)
+    let cache = KVCache(layers: 2, heads: 2, headDim: 32)
     let e = try #require(throws: AllocationError.self) { try cache.reserve(1 << 50) }
     #expect(e.description.hasPrefix("out of memory: cannot allocate") && e.description.contains("the KV cache of 1125899906842624 positions"), "\(e)")
     try cache.reserve(10)
