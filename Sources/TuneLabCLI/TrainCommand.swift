@@ -37,8 +37,8 @@ func runCells(_ kinds: [CellKind], flags: [String], fixed: [CellKind: [String: P
     let summary: String
     do {
         summary = try run.run(db: db)
-    } catch is NotebookSession.CellInterrupted {
-        stderr("interrupted: the checkpoint and the record are saved")
+    } catch let e as NotebookSession.CellInterrupted {
+        stderr("\(e) (the record" + (kinds.contains(.train) || kinds.contains(.dpo) || kinds.contains(.grpo) ? " and the checkpoint are saved)" : " is saved)"))
         if !record.noRecord, let id = run.session?.runID { stderr("recorded as run \(id) in \(record.db)") }
         throw ExitCode(130)
     } catch let e as TrainingDiverged {

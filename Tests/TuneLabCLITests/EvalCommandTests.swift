@@ -92,4 +92,50 @@ import Testing
         let json = try tunelab(["diff", "--db", db, "1", "3", "--json"])
         #expect(json.out.contains("not comparable"), "\(json.out)")
     }
+
+    /// Ctrl-C during `tunelab eval`: it stops between batches, exits 130, records the answers
+    /// finished so far (each equal to the same row's answer in an uninterrupted run) and no
+    /// scores; the cell and run are recorded as interrupted and the database is intact.
+    @Test func interruptKeepsTheFinishedAnswers() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let args = ["eval", "--db", db, "--data", medqa, "--max-rows", "16", "--max-new-tokens", "48", "--threads", "2",
+                    "--metrics", "rougeL", "--batch", "2"]
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Binary.path)
+        p.arguments = args
+        let err = Pipe()
+        p.standardOutput = Pipe(); p.standardError = err
+        try p.run()
+        // Interrupted once the first batch's answers are done (eval's progress goes to stderr).
+        var seen = ""
+        let deadline = Date().addingTimeInterval(120)
+        while !seen.contains("eval: 2/16 answers") && Date() < deadline && p.isRunning {
+            let d = err.fileHandleForReading.availableData
+            if d.isEmpty { break }
+            seen += String(decoding: d, as: UTF8.self)
+        }
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        seen += String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(p.terminationStatus == 130, "\(seen)")
+        #expect(seen.contains("eval interrupted after"), "\(seen)")
+
+        let record = try ExperimentDB(path: db)
+        #expect(try record.integrityCheck() == "ok")
+        let run = try #require(try record.run(1))
+        #expect(run.summary.status == .interrupted)
+        let cell = try #require(run.cells.last)
+        #expect(cell.kind == "eval" && cell.outcome == .interrupted)
+        let kept = try record.generations(cellID: cell.id)
+        #expect(kept.count > 0 && kept.count < 16, "\(kept.count) answers recorded")
+        #expect(try record.metrics(cellID: cell.id, name: "rougeL").isEmpty, "an interrupted eval records no score")
+
+        // The same rows uninterrupted: the kept answers are theirs.
+        let full = try tunelab(args)
+        #expect(full.status == 0, "\(full.err)")
+        let all = try record.generations(cellID: try #require(try record.run(2)?.cells.last).id)
+        #expect(all.count == 16)
+        #expect(kept.map(\.outputIDs) == all.prefix(kept.count).map(\.outputIDs))
+        #expect(kept.map { $0.settings["row"] } == all.prefix(kept.count).map { $0.settings["row"] })
+    }
 }

@@ -73,7 +73,14 @@ final class EvalCell: SessionCell {
         }
         let generated = metrics.filter(\.needsGeneration)
         if !generated.isEmpty {
-            let scores = try generateAndScore(state, ctx, generated)
+            let (scores, unfinished) = try generateAndScore(state, ctx, generated)
+            if let unfinished {
+                // Ctrl-C: the answers finished so far are recorded (without scores: an average over
+                // the rows that happened to finish would not be the metric); the cell is interrupted.
+                try w.close()
+                parts.append(unfinished)
+                return CellResult(summary: parts.joined(separator: "; "), interrupted: true, facts: facts)
+            }
             for s in scores {
                 try w.add(step: 0, name: s.card.name, value: s.value)
                 cards[s.card.name] = s.card
@@ -91,8 +98,10 @@ final class EvalCell: SessionCell {
     }
 
     /// Answers to the validation rows (greedy unless a temperature is set; row i samples with
-    /// seed + i), each recorded with its row and scores; the requested aggregates.
-    func generateAndScore(_ state: SessionState, _ ctx: CellContext, _ wanted: [EvalMetric]) throws -> [MetricScore] {
+    /// seed + i), each recorded with its row and scores; the requested aggregates. After Ctrl-C:
+    /// no scores, the finished answers recorded, and what happened (`unfinished`).
+    func generateAndScore(_ state: SessionState, _ ctx: CellContext, _ wanted: [EvalMetric]) throws
+        -> (scores: [MetricScore], unfinished: String?) {
         let data = try state.requireData(for: .eval)
         var rows = data.validationRows
         if maxRows > 0 { rows = Array(rows.prefix(maxRows)) }
@@ -103,7 +112,18 @@ final class EvalCell: SessionCell {
             prompts.append(try data.template.inferencePrompt(r))
             references.append(try data.template.render(r, source: "eval").response)
         }
-        let results = try generate(lm, prompts: prompts)
+        let results = try generate(lm, prompts: prompts, progress: !state.quiet)
+        var settings = ctx.params.recorded
+        settings["adapter"] = adapterName
+        if results.count < prompts.count {
+            for (i, r) in results.enumerated() {
+                var s = settings
+                s["row"] = "\(rows[i].index)"
+                try ctx.db.addGeneration(cellID: ctx.cellID, prompt: prompts[i], settings: s, output: r.text, nTokens: r.ids.count,
+                                         stoppedOnEOS: r.stop == .endOfTurn, tokensPerSecond: r.decodeTokensPerSecond, outputIDs: r.ids)
+            }
+            return ([], "eval interrupted after \(results.count) of \(prompts.count) answers (recorded, not scored)")
+        }
         // The prompt may open the reasoning block (the medical-cot template ends with "<think>"):
         // the answer as the model wrote it starts there.
         let outputs = zip(prompts, results).map { p, r in Self.openBlock(p) + r.text }
@@ -143,8 +163,6 @@ final class EvalCell: SessionCell {
             default: break
             }
         }
-        var settings = ctx.params.recorded
-        settings["adapter"] = adapterName
         for (i, r) in results.enumerated() {
             var s = settings
             s["row"] = "\(rows[i].index)"
@@ -152,21 +170,23 @@ final class EvalCell: SessionCell {
             try ctx.db.addGeneration(cellID: ctx.cellID, prompt: prompts[i], settings: s, output: r.text, nTokens: r.ids.count,
                                      stoppedOnEOS: r.stop == .endOfTurn, tokensPerSecond: r.decodeTokensPerSecond, outputIDs: r.ids)
         }
-        return scores
+        return (scores, nil)
     }
 
     /// One answer per prompt, `batch` prompts decoded together (answer i samples with seed + i;
-    /// `generateBatch` gives what one-at-a-time generation gives).
-    func generate(_ lm: LanguageModel, prompts: [String]) throws -> [GenerationResult] {
+    /// `generateBatch` gives what one-at-a-time generation gives). Ctrl-C stops it between
+    /// batches: the answers so far.
+    func generate(_ lm: LanguageModel, prompts: [String], progress: Bool) throws -> [GenerationResult] {
         var out: [GenerationResult] = []
         let ids = prompts.map { lm.tokenizer.encode($0, addSpecialTokens: true) }
         var i = 0
         while i < ids.count {
-            if Interrupt.requested { throw SessionError("eval interrupted after \(i) of \(prompts.count) answers") }
+            if Interrupt.requested { break }
             let n = min(max(batch, 1), ids.count - i)
             out += try lm.generateBatch(prompts: Array(ids[i..<i + n]), maxNewTokens: maxNewTokens, sampling: sampling,
                                         seeds: (i..<i + n).map { sampling.seed &+ UInt64($0) })
             i += n
+            if progress { FileHandle.standardError.write(Data("eval: \(i)/\(ids.count) answers\n".utf8)) }
         }
         return out
     }
