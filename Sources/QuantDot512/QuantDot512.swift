@@ -87,18 +87,20 @@ public enum QuantDot512 {
         }
     }
 
-    /// Σ of 8 lanes by `QuantDot.hsum`'s tree: (l0+l4 + l2+l6) + (l1+l5 + l3+l7).
-    @inline(__always)
-    static func hsum(_ v: F8) -> Float {
-        let s4 = v.lowHalf + v.highHalf
-        let s2 = s4.lowHalf + s4.highHalf
-        return s2[0] + s2[1]
+    @inline(__always) static func hsum(_ v: F8) -> Float { Lanes.sum(v) }
+
+    /// `Attention.block` for one query row, as `DecodeAttention.row` compiled for AVX-512.
+    public static func decodeAttentionRow(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, ldkv: Int,
+                                          visible: Int, headDim hd: Int, scale: Float, probs p: UnsafeMutablePointer<Float>,
+                                          out: UnsafeMutablePointer<Float>) {
+        DecodeAttention.row(q: q, k: k, v: v, ldkv: ldkv, visible: visible, headDim: hd, scale: scale, probs: p, out: out)
     }
 
+    /// A block's weights as four registers, each chunk c (8 elements) repeated in both halves.
     @inline(__always)
-    static func repeated(_ w: (F8, F8, F8, F8)) -> (F16, F16, F16, F16) {
-        (F16(lowHalf: w.0, highHalf: w.0), F16(lowHalf: w.1, highHalf: w.1),
-         F16(lowHalf: w.2, highHalf: w.2), F16(lowHalf: w.3, highHalf: w.3))
+    static func repeated(_ w: (F16, F16)) -> (F16, F16, F16, F16) {
+        (F16(lowHalf: w.0.lowHalf, highHalf: w.0.lowHalf), F16(lowHalf: w.0.highHalf, highHalf: w.0.highHalf),
+         F16(lowHalf: w.1.lowHalf, highHalf: w.1.lowHalf), F16(lowHalf: w.1.highHalf, highHalf: w.1.highHalf))
     }
 
     @inline(__always)
@@ -108,8 +110,8 @@ public enum QuantDot512 {
         var p = row
         var x = UnsafeRawPointer(xi)
         for b in 0..<(cols / 32) {
-            let (w8, m) = B.unpack(p)
-            let w = repeated(w8)
+            let (w16, m) = B.unpack16(p)
+            let w = repeated(w16)
             // Chunk by chunk: each accumulator sees chunks 0, 1, 2, 3 in order, as in the 8-lane kernel.
             a0.addProduct(w.0, x.loadUnaligned(as: F16.self))
             a1.addProduct(w.0, x.loadUnaligned(fromByteOffset: 64, as: F16.self))
@@ -147,8 +149,8 @@ public enum QuantDot512 {
         var p = row
         var x = UnsafeRawPointer(xi)
         for b in 0..<(cols / 32) {
-            let (v8, m) = B.unpack(p), (u8, n) = B.unpack(p + rowBytes)
-            let v = repeated(v8), u = repeated(u8)
+            let (v16, m) = B.unpack16(p), (u16, n) = B.unpack16(p + rowBytes)
+            let v = repeated(v16), u = repeated(u16)
             @inline(__always) func chunk(_ c: Int, _ w: F16, _ z: F16) {
                 let x0 = x.loadUnaligned(fromByteOffset: c * 256, as: F16.self)
                 a0.addProduct(w, x0); b0.addProduct(z, x0)
@@ -181,8 +183,8 @@ public enum QuantDot512 {
         var p = row
         var x = UnsafeRawPointer(xi)
         for b in 0..<(cols / 32) {
-            let (w8, m) = B.unpack(p)
-            let w = repeated(w8)
+            let (w16, m) = B.unpack16(p)
+            let w = repeated(w16)
             a0.addProduct(w.0, x.loadUnaligned(as: F16.self))
             a1.addProduct(w.0, x.loadUnaligned(fromByteOffset: 64, as: F16.self))
             a0.addProduct(w.1, x.loadUnaligned(fromByteOffset: 128, as: F16.self))

@@ -15,18 +15,8 @@ enum QuantDot {
     typealias F8 = SIMD8<Float>
     typealias F16 = SIMD16<Float>
 
-    /// Σ of 8 lanes as a tree, (l0+l4 + l2+l6) + (l1+l5 + l3+l7): 3 dependent adds instead of
-    /// the 7 of `SIMD.sum()` (which Swift lowers to a chain of scalar adds).
-    @inline(__always)
-    static func hsum(_ v: F8) -> Float {
-        let s4 = v.lowHalf + v.highHalf
-        let s2 = s4.lowHalf + s4.highHalf
-        return s2[0] + s2[1]
-    }
-
-    /// Σ of 16 lanes: `hsum` of the sum of the two halves.
-    @inline(__always)
-    static func hsum(_ v: F16) -> Float { hsum(v.lowHalf + v.highHalf) }
+    @inline(__always) static func hsum(_ v: F8) -> Float { Lanes.sum(v) }
+    @inline(__always) static func hsum(_ v: F16) -> Float { Lanes.sum(v) }
 
     /// One output's arithmetic, whatever the number of vectors sharing the row (so a batched
     /// decode step gives each sequence the bits of its one-at-a-time step): per 32-element block,

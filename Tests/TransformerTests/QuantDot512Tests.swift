@@ -1,3 +1,4 @@
+import Foundation
 import Kernels
 import ModelFiles
 import QuantDot512
@@ -65,5 +66,40 @@ import Testing
             }
         }
         #expect(plainDiffers > compared / 2, "a plain 16-lane port differed in only \(plainDiffers) of \(compared) outputs")
+    }
+
+    /// Decode attention compiled for AVX-512 gives the AVX2 build's bits, at several lengths and
+    /// head sizes (and both agree with a Float64 reference to 1e-5).
+    @Test func decodeAttentionGivesTheSameBitsOnAVX512() throws {
+        guard CPUFeatures.avx512 else {
+            print("QuantDot512Tests: this CPU has no AVX-512; the 16-lane kernels are not used here")
+            return
+        }
+        var rng = SystemRandomNumberGenerator()
+        for hd in [64, 128, 48] {
+            for visible in [1, 17, 300, 1000] {
+                let ld = 3 * hd
+                let q = (0..<hd).map { _ in Float.random(in: -1...1, using: &rng) }
+                let k = (0..<(visible * ld)).map { _ in Float.random(in: -1...1, using: &rng) }
+                let v = (0..<(visible * ld)).map { _ in Float.random(in: -1...1, using: &rng) }
+                let scale = 1 / Float(hd).squareRoot()
+                var p1 = [Float](repeating: 0, count: visible), p2 = p1
+                var o1 = [Float](repeating: 0, count: hd), o2 = o1
+                DecodeAttention.row(q: q, k: k, v: v, ldkv: ld, visible: visible, headDim: hd, scale: scale, probs: &p1, out: &o1)
+                QuantDot512.decodeAttentionRow(q: q, k: k, v: v, ldkv: ld, visible: visible, headDim: hd, scale: scale, probs: &p2, out: &o2)
+                let same = o1 == o2 && p1 == p2
+                #expect(same, "hd \(hd), \(visible) keys")
+                var s = (0..<visible).map { j in Double(scale) * (0..<hd).reduce(0.0) { $0 + Double(q[$1]) * Double(k[j * ld + $1]) } }
+                let m = s.max()!
+                s = s.map { exp($0 - m) }
+                let z = s.reduce(0, +)
+                var worst = 0.0
+                for c in 0..<hd {
+                    let want = (0..<visible).reduce(0.0) { $0 + s[$1] / z * Double(v[$1 * ld + c]) }
+                    worst = max(worst, abs(want - Double(o2[c])))
+                }
+                #expect(worst < 1e-5, "hd \(hd), \(visible) keys: \(worst)")
+            }
+        }
     }
 }
